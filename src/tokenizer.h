@@ -35,4 +35,15 @@ int32_t wisp_vocab_tokenize(const wisp_vocab *v, const char *text, size_t len,
 int32_t wisp_vocab_token_to_piece(const wisp_vocab *v, wisp_token t, char *buf, int32_t cap,
                                   bool special);
 
+/* Whether the vocabulary prepends a space to text (SentencePiece add_space_prefix). */
+bool wisp_vocab_add_space_prefix(const wisp_vocab *v);
+
+/* The streaming detokenizer of wisp.h at the vocabulary level (wisp_detok_* call these
+ * with the model's vocabulary; d->model is not used here). To continue after text that
+ * was already shown (e.g. a prompt), set d->first = false after init: then the first
+ * piece keeps its leading space. */
+void wisp_vocab_detok_init(wisp_detok *d, bool special);
+int32_t wisp_vocab_detok_push(const wisp_vocab *v, wisp_detok *d, wisp_token t, char *buf, int32_t cap);
+int32_t wisp_vocab_detok_flush(wisp_detok *d, char *buf, int32_t cap);
+
 #endif
