@@ -84,6 +84,22 @@ wisp_status wisp_model_load_file(const char *path, const wisp_model_params *p,
                                  wisp_model **out, char *err, size_t err_len);
 void wisp_model_free(wisp_model *m);
 
+/* Two-phase loading, for callers that fetch the bytes themselves (the browser loader
+ * streams tensor data over HTTP straight into the model's buffer, with no second copy):
+ *   1. wisp_model_begin() with a reader over the first bytes of the file (at least the
+ *      header; WISP_ERR_NEED_MORE sets *needed to the byte count to retry with) and the
+ *      total file size. It parses and validates the header, reads the hyperparameters
+ *      and the vocabulary, and allocates the weight buffer — failing with WISP_ERR_OOM
+ *      *before* any tensor data is fetched when it cannot.
+ *   2. wisp_model_weights_buffer(): copy file bytes [*file_offset, *file_offset + *size)
+ *      into the returned buffer, in any order and in as many pieces as convenient.
+ *   3. wisp_model_finish() binds the weights; the model is then ready.
+ * A model that has not finished may only be passed to wisp_model_free/get_info. */
+wisp_status wisp_model_begin(const wisp_reader *header, uint64_t file_size, const wisp_model_params *p,
+                             wisp_model **out, uint64_t *needed, char *err, size_t err_len);
+void *wisp_model_weights_buffer(wisp_model *m, uint64_t *file_offset, uint64_t *size);
+wisp_status wisp_model_finish(wisp_model *m, char *err, size_t err_len);
+
 /* Facts about a loaded model, for `wisp info` and the JS `model.info`. Strings are
  * owned by the model. */
 typedef struct wisp_model_info {
@@ -186,7 +202,7 @@ void wisp_context_set_abort(wisp_context *c, bool (*should_abort)(void *user), v
 /* ---------------------------------------------------------------- sampler */
 
 typedef struct wisp_sampler_params {
-    float temperature;      /* <= 0: greedy (argmax) */
+    float temperature;      /* 0: greedy (argmax); must be >= 0 */
     int32_t top_k;          /* <= 0: off */
     float top_p;            /* 1.0: off; must be in (0, 1] */
     float min_p;            /* 0.0: off; in [0, 1] */
