@@ -1,0 +1,557 @@
+// worker.js — runs the wisp engine (one wasm module instance, one model) off the main
+// thread. Browser: a module Web Worker. Node: a worker_threads Worker.
+//
+// PROTOCOL (messages are structured-cloned):
+//   request  main -> worker   {id, op, args}
+//   reply    worker -> main   {id, ok: true, result} | {id, ok: false, error: {name, code, message}}
+//   event    worker -> main   {type: 'progress', id, phase, loaded, total, bytesPerSec, etaSec}
+//                             {type: 'token', id, token, text}
+//                             {type: 'log', level, message}
+// ops (args):
+//   load       {source: url string | Blob, variant: 'mt'|'st', variantReason, threads, contextSize,
+//               cache, sha256, distUrl, chunkSize, concurrency, retries, retryDelayMs, headerBytes}
+//              -> info (see wisp.d.ts ModelInfo). Emits progress events with the load's id.
+//   tokenize   {text, addBos, parseSpecial} -> number[]
+//   detokenize {ids, special} -> string
+//   generate   {prompt: string | number[], ...GenerateOptions} -> {stats}; emits one 'token'
+//              event per generated token with the generate request's id. Generation runs one
+//              decode step per message turn, so an 'abort' is seen within one token.
+//   abort      {target: id of a running load/generate} -> true
+//   unload     {} -> true (frees the model; the worker can then be terminated)
+//   __trap     {} -> never returns: makes the wasm code trap (tests of trap recovery)
+// A wasm trap (RuntimeError / Emscripten abort) makes every later request fail with code
+// TRAP; js/wisp.js then rejects everything pending and terminates this worker.
+import { WispError, abortError, serializeError } from './errors.js';
+import { streamModel, ChangedError, fmtBytes } from './loader.js';
+import { cacheLookup, cacheStore, cacheAvailable } from './cache.js';
+import { createSha256 } from './sha256.js';
+
+const isNode = typeof process === 'object' && !!(process.versions && process.versions.node);
+let port;
+if (isNode) {
+  const wt = await import('node:worker_threads');
+  port = {
+    post: (m) => wt.parentPort.postMessage(m),
+    on: (fn) => wt.parentPort.on('message', (data) => fn(data)),
+  };
+} else {
+  port = {
+    post: (m) => self.postMessage(m),
+    on: (fn) => { self.onmessage = (e) => fn(e.data); },
+  };
+}
+
+const post = (m) => port.post(m);
+const log = (message, level = 'info') => post({ type: 'log', level, message });
+
+// ------------------------------------------------------------------ engine state
+let M = null;          // the Emscripten module
+let variant = null;
+let dead = null;       // trap message once the module trapped
+let info = null;
+let kvTokens = [];     // tokens currently in the KV cache (for prompt-prefix reuse)
+const running = new Map(); // id -> {abort()} for loads and generations
+let busy = false;      // a generation is in progress
+
+function heap() {
+  // with pthreads the memory may have grown from another thread: refresh the view
+  const mem = M.wasmMemory;
+  if (mem && M.HEAPU8.buffer !== mem.buffer) return new Uint8Array(mem.buffer);
+  return M.HEAPU8;
+}
+
+function lastError() { return M.UTF8ToString(M._wx_last_error()); }
+function statusName(s) { return M.UTF8ToString(M._wx_status_name(s)); }
+function check(s, what) {
+  if (s !== 0) throw new WispError(statusName(s), `${what}: ${lastError() || statusName(s)}`);
+}
+
+function isTrap(e) {
+  return e instanceof WebAssembly.RuntimeError || (e && /^Aborted\(|RuntimeError|unreachable|memory access out of bounds/.test(String(e.message || e)));
+}
+
+async function instantiate(args) {
+  const dist = args.distUrl;
+  const glue = new URL(`wisp-${args.variant}.mjs`, dist);
+  const wasmUrl = new URL(`wisp-${args.variant}.wasm`, dist);
+  let modPromise;
+  if (isNode) {
+    const fs = await import('node:fs/promises');
+    const { fileURLToPath } = await import('node:url');
+    modPromise = fs.readFile(fileURLToPath(wasmUrl)).then((b) => WebAssembly.compile(b));
+  } else {
+    modPromise = fetch(wasmUrl).then(async (r) => {
+      if (!r.ok) throw new WispError('NETWORK', `cannot fetch ${wasmUrl}: HTTP ${r.status}`);
+      if (WebAssembly.compileStreaming && /application\/wasm/.test(r.headers.get('content-type') || '')) {
+        return WebAssembly.compileStreaming(r);
+      }
+      return WebAssembly.compile(await r.arrayBuffer());
+    });
+  }
+  const { default: createWisp } = await import(glue.href);
+  const wasmModule = await modPromise;
+  let nodePath = null;
+  if (isNode) nodePath = await import('node:url');
+  const mod = await createWisp({
+    wispPoolSize: args.variant === 'mt' ? Math.max(0, args.threads - 1) : 0,
+    locateFile: (p) => (isNode ? nodePath.fileURLToPath(new URL(p, dist)) : new URL(p, dist).href),
+    mainScriptUrlOrBlob: glue.href,
+    print: (s) => log(s, 'info'),
+    printErr: (s) => log(s, 'warn'),
+    onAbort: (what) => { dead = `wasm module aborted: ${what}`; },
+    instantiateWasm(imports, receive) {
+      WebAssembly.instantiate(wasmModule, imports).then((inst) => receive(inst, wasmModule),
+        (e) => log(`wasm instantiation failed: ${e.message || e}`, 'error'));
+      return {};
+    },
+  });
+  return mod;
+}
+
+// ------------------------------------------------------------------ load
+
+async function opLoad(id, args) {
+  if (M) throw new WispError('INVALID_ARG', 'this worker already holds a model');
+  const ctl = new AbortController();
+  running.set(id, { abort: () => ctl.abort() });
+  try {
+    variant = args.variant;
+    try {
+      M = await instantiate(args);
+    } catch (e) {
+      if (args.variant === 'mt' && args.allowFallback) {
+        log(`mt variant failed to start (${e.message || e}); falling back to st`, 'warn');
+        variant = 'st';
+        args = { ...args, variant: 'st', variantReason: `mt failed to start: ${e.message || e}` };
+        M = await instantiate(args);
+      } else {
+        throw e;
+      }
+    }
+    if (ctl.signal.aborted) throw abortError();
+    const emit = (p) => post({ type: 'progress', id, ...p });
+    const t0 = Date.now();
+
+    // Node file path: a disk-backed Blob
+    if (args.source && typeof args.source === 'object' && typeof args.source.file === 'string') {
+      const fs = await import('node:fs');
+      const path = await import('node:path');
+      if (!fs.openAsBlob) throw new WispError('UNSUPPORTED', 'loading a file path needs Node >= 19.8 (fs.openAsBlob)');
+      let blob;
+      try { blob = await fs.openAsBlob(args.source.file); } catch (e) { throw new WispError('IO', `cannot open ${args.source.file}: ${e.message}`); }
+      Object.defineProperty(blob, 'name', { value: path.basename(args.source.file) });
+      args = { ...args, source: blob };
+    }
+    // cache lookup
+    let source = args.source;
+    let fromCache = false;
+    let cacheMeta = null;
+    const useCache = args.cache !== false && typeof source === 'string' && cacheAvailable();
+    if (useCache) {
+      try {
+        const hit = await cacheLookup(source);
+        if (hit) {
+          log(`loading ${source} from the cache (${fmtBytes(hit.meta.size)})`);
+          source = hit.blob;
+          fromCache = true;
+          cacheMeta = hit.meta;
+        }
+      } catch (e) {
+        log(`cache lookup failed: ${e.message || e}`, 'warn');
+      }
+    }
+
+    const o = {
+      signal: ctl.signal, retries: args.retries ?? 5, retryDelayMs: args.retryDelayMs ?? 500,
+      chunkSize: args.chunkSize, concurrency: args.concurrency, headerBytes: args.headerBytes,
+      emit: (p) => emit(fromCache ? { ...p, phase: p.phase === 'download' ? 'cache' : p.phase } : p),
+      log: (m) => log(m, 'warn'), isNode,
+      describe: fromCache ? `cached copy of ${args.source}` : undefined,
+    };
+    const nCtxWanted = args.contextSize | 0;
+    let weightsPtr = 0;
+    let ctxSize = 0;
+    const sink = {
+      begin(hdr, total) {
+        const p = M._wx_malloc(hdr.length) >>> 0;
+        if (!p) throw new WispError('OOM', `cannot allocate ${hdr.length} bytes for the header`);
+        heap().set(hdr, p);
+        const s = M._wx_begin(p, hdr.length, total);
+        if (s === 7 /* NEED_MORE */) return M._wx_needed();
+        check(s, 'cannot load the model');
+        return 0;
+      },
+      layout() {
+        weightsPtr = M._wx_weights_ptr() >>> 0;
+        return { dataOffset: M._wx_weights_offset(), size: M._wx_weights_size() };
+      },
+      async afterBegin(L) {
+        const hdrInfo = JSON.parse(M.UTF8ToString(M._wx_info_json()));
+        ctxSize = nCtxWanted > 0 ? nCtxWanted : Math.min(hdrInfo.nCtxTrain || 4096, 4096);
+        const kv = M._wx_kv_bytes(ctxSize);
+        // logits + activations + attention scratch: generous upper bound
+        const scratch = 16 * 2 ** 20 + hdrInfo.nVocab * 4 * 4 + ctxSize * hdrInfo.nHead * 4 * 4 + hdrInfo.nEmbd * 64 * 4;
+        const used = heap().length;
+        const need = L.size + kv + scratch;
+        const msg = `model needs ${fmtBytes(L.size)} of weights + ${fmtBytes(kv)} of KV cache at context ${ctxSize}`;
+        if (need > 4 * 2 ** 30 - 64 * 2 ** 20) {
+          throw new WispError('OOM', `${msg}: more than fits in wasm32's 4 GiB address space; try a smaller contextSize or a smaller model`);
+        }
+        const s = M._wx_reserve(kv + scratch);
+        if (s !== 0) throw new WispError('OOM', `${msg}: ${lastError()} (wasm memory is ${fmtBytes(used)})`);
+      },
+      write(pos, piece) {
+        heap().set(piece, weightsPtr + pos);
+      },
+    };
+
+    let res;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        res = await streamModel(source, sink, o);
+        break;
+      } catch (e) {
+        M._wx_unload();
+        if (e instanceof ChangedError && attempt < 2) {
+          log(`${e.message}; restarting the download`, 'warn');
+          continue;
+        }
+        if (fromCache && !(e && e.name === 'AbortError')) {
+          // a bad cache entry: drop it and go to the network
+          log(`cached copy unusable (${e.message}); fetching again`, 'warn');
+          try { const { cacheDelete } = await import('./cache.js'); await cacheDelete(args.source); } catch {}
+          source = args.source;
+          fromCache = false;
+          o.describe = undefined;
+          continue;
+        }
+        throw e;
+      }
+    }
+    if (ctl.signal.aborted) throw abortError();
+    const downloadMs = Date.now() - t0;
+
+    // whole file, in order, from the heap: for sha256 and the cache
+    const W = { off: M._wx_weights_offset(), size: M._wx_weights_size() };
+    async function* fileChunks() {
+      yield res.header.slice();
+      const step = 4 * 2 ** 20;
+      for (let p = 0; p < W.size; p += step) {
+        if (!M) return;
+        yield heap().slice(weightsPtr + p, weightsPtr + Math.min(W.size, p + step));
+      }
+      if (res.tail.length) yield res.tail.slice();
+    }
+
+    let sha = '';
+    const wantSha = (args.sha256 || '').toLowerCase();
+    if (wantSha && !(fromCache && cacheMeta && cacheMeta.sha256 === wantSha)) {
+      emit({ phase: 'verify', loaded: 0, total: res.total, bytesPerSec: 0, etaSec: null });
+      const h = await createSha256();
+      for await (const c of fileChunks()) h.update(c);
+      sha = h.hex();
+      if (sha !== wantSha) {
+        if (fromCache) { try { const { cacheDelete } = await import('./cache.js'); await cacheDelete(args.source); } catch {} }
+        throw new WispError('INTEGRITY', `sha256 mismatch for ${args.source}: expected ${wantSha}, got ${sha}`);
+      }
+    } else if (wantSha) {
+      sha = wantSha;
+    }
+
+    emit({ phase: 'init', loaded: res.total, total: res.total, bytesPerSec: 0, etaSec: 0 });
+    check(M._wx_finish(), 'cannot load the model');
+    check(M._wx_context_init(ctxSize, variant === 'mt' ? args.threads : 1), 'cannot create the context');
+
+    let cached = fromCache ? 'hit' : 'off';
+    if (useCache && !fromCache) {
+      try {
+        emit({ phase: 'cache-store', loaded: 0, total: res.total, bytesPerSec: 0, etaSec: null });
+        await cacheStore(args.source, { size: res.total, etag: res.validators.etag, lastModified: res.validators.lastModified, sha256: sha }, fileChunks());
+        cached = 'stored';
+      } catch (e) {
+        cached = `store failed: ${e.message || e}`;
+        log(`could not cache the model: ${e.message || e}`, 'warn');
+      }
+    }
+
+    info = JSON.parse(M.UTF8ToString(M._wx_info_json()));
+    Object.assign(info, {
+      contextSize: M._wx_n_ctx(),
+      fileBytes: res.total,
+      variant,
+      variantReason: args.variantReason,
+      threads: variant === 'mt' ? args.threads : 1,
+      source: typeof args.source === 'string' ? args.source : (args.source.name || 'Blob'),
+      loadMode: fromCache ? 'cache' : res.mode,
+      cache: cached,
+      sha256: sha || null,
+      loadMs: Date.now() - t0,
+      downloadMs,
+      wasmMemoryBytes: heap().length,
+    });
+    kvTokens = [];
+    return info;
+  } catch (e) {
+    if (M && !dead) { try { M._wx_unload(); } catch {} }
+    if (ctl.signal.aborted && !(e && e.name === 'AbortError')) throw abortError('model load aborted');
+    throw e;
+  } finally {
+    running.delete(id);
+  }
+}
+
+// ------------------------------------------------------------------ tokenizer
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function needModel() {
+  if (!M || !info) throw new WispError('INVALID_ARG', 'no model loaded');
+}
+
+function tokenize(text, addBos, parseSpecial) {
+  const bytes = enc.encode(text);
+  const tp = M._wx_malloc(bytes.length) >>> 0;
+  heap().set(bytes, tp);
+  let cap = bytes.length + 8;
+  try {
+    for (;;) {
+      const op = M._wx_malloc(cap * 4) >>> 0;
+      try {
+        const n = M._wx_tokenize(tp, bytes.length, op, cap, addBos ? 1 : 0, parseSpecial ? 1 : 0);
+        if (n < 0) throw new WispError(statusName(-n), lastError());
+        if (n <= cap) return Array.from(new Int32Array(heap().buffer, op, n));
+        cap = n;
+      } finally {
+        M._wx_free(op);
+      }
+    }
+  } finally {
+    M._wx_free(tp);
+  }
+}
+
+function pieceText(n) {
+  if (n < 0) throw new WispError(statusName(-n), lastError());
+  const p = M._wx_piece_ptr() >>> 0;
+  return dec.decode(heap().slice(p, p + n));
+}
+
+function detokenize(ids, special) {
+  M._wx_detok_reset(special ? 1 : 0);
+  let s = '';
+  for (const t of ids) {
+    if (!Number.isInteger(t) || t < 0 || t >= info.nVocab) throw new WispError('INVALID_ARG', `invalid token id ${t}`);
+    s += pieceText(M._wx_detok_push(t));
+  }
+  s += pieceText(M._wx_detok_flush());
+  return s;
+}
+
+// ------------------------------------------------------------------ generation
+
+const yieldTurn = (() => {
+  // A macrotask without setTimeout's 4 ms clamp: lets 'abort' messages in between steps.
+  if (typeof MessageChannel !== 'undefined') {
+    const ch = new MessageChannel();
+    const q = [];
+    ch.port1.onmessage = () => q.shift()();
+    if (ch.port1.unref) ch.port1.unref();
+    return () => new Promise((r) => { q.push(r); ch.port2.postMessage(0); });
+  }
+  return () => new Promise((r) => setTimeout(r, 0));
+})();
+
+function decode(tokens) {
+  const p = M._wx_malloc(tokens.length * 4) >>> 0;
+  try {
+    new Int32Array(heap().buffer, p, tokens.length).set(tokens);
+    const s = M._wx_decode(p, tokens.length);
+    if (s !== 0) throw new WispError(statusName(s), `decode failed: ${lastError() || statusName(s)}`);
+  } finally {
+    M._wx_free(p);
+  }
+  kvTokens.push(...tokens);
+}
+
+function num(v, dflt, name, ok) {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (ok && !ok(v))) throw new WispError('INVALID_ARG', `invalid ${name}: ${v}`);
+  return v;
+}
+
+async function opGenerate(id, a) {
+  needModel();
+  if (busy) throw new WispError('INVALID_ARG', 'a generation is already running on this model');
+  busy = true;
+  let aborted = false;
+  running.set(id, { abort: () => { aborted = true; } });
+  try {
+    const t0 = performance.now();
+    const maxTokens = num(a.maxTokens, 256, 'maxTokens', (v) => v >= 0 && Number.isInteger(v));
+    const temperature = num(a.temperature, 0.8, 'temperature');
+    const topK = num(a.topK, 40, 'topK', Number.isInteger);
+    const topP = num(a.topP, 0.95, 'topP');
+    const minP = num(a.minP, 0.05, 'minP');
+    const repeatPenalty = num(a.repeatPenalty, 1.0, 'repeatPenalty');
+    const repeatLastN = num(a.repeatLastN, 64, 'repeatLastN', Number.isInteger);
+    const seed = num(a.seed, Math.floor(Math.random() * 2 ** 32), 'seed', (v) => v >= 0 && Number.isInteger(v));
+    const stops = (a.stop == null ? [] : Array.isArray(a.stop) ? a.stop : [a.stop]).filter((s) => typeof s === 'string' && s.length);
+    const ignoreEos = !!a.ignoreEos;
+
+    let prompt;
+    if (typeof a.prompt === 'string') {
+      prompt = tokenize(a.prompt, a.addBos !== false && info.addBos, !!a.parseSpecial);
+    } else if (Array.isArray(a.prompt)) {
+      prompt = a.prompt.map((t) => {
+        if (!Number.isInteger(t) || t < 0 || t >= info.nVocab) throw new WispError('INVALID_ARG', `invalid token id ${t}`);
+        return t;
+      });
+    } else {
+      throw new WispError('INVALID_ARG', 'prompt must be a string or an array of token ids');
+    }
+    if (!prompt.length) throw new WispError('INVALID_ARG', 'empty prompt');
+    const nCtx = M._wx_n_ctx();
+    if (prompt.length >= nCtx) throw new WispError('CONTEXT_FULL', `prompt has ${prompt.length} tokens; the context holds ${nCtx}`);
+
+    check(M._wx_sampler_init(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed), 'invalid sampling parameters');
+
+    // reuse the KV cache for the longest common prefix (at least one token is evaluated)
+    let k = 0;
+    while (k < kvTokens.length && k < prompt.length && kvTokens[k] === prompt[k]) k++;
+    if (k === prompt.length) k--;
+    check(M._wx_truncate(k), 'truncate');
+    kvTokens.length = k;
+    for (const t of prompt.slice(Math.max(0, prompt.length - Math.max(repeatLastN, 0)))) M._wx_sampler_accept(t);
+
+    // prefill in chunks, one per message turn (abortable between chunks)
+    const tp0 = performance.now();
+    const todo = prompt.slice(k);
+    const CHUNK = 64;
+    for (let i = 0; i < todo.length; i += CHUNK) {
+      if (aborted) throw abortError('generation aborted');
+      decode(todo.slice(i, i + CHUNK));
+      if (i + CHUNK < todo.length) await yieldTurn();
+    }
+    const prefillMs = performance.now() - tp0;
+
+    M._wx_detok_reset(0);
+    let held = '';       // text not yet emitted (may be the start of a stop string)
+    let generated = 0;
+    let ttftMs = null;
+    let stopReason = 'length';
+    let tDecode0 = performance.now();
+    let pendingToken = null;
+    const holdLen = (s) => {
+      // longest suffix of s that is a proper prefix of some stop string
+      let best = 0;
+      for (const st of stops) {
+        for (let n = Math.min(st.length - 1, s.length); n > best; n--) {
+          if (s.endsWith(st.slice(0, n))) { best = n; break; }
+        }
+      }
+      return best;
+    };
+    while (generated < maxTokens) {
+      await yieldTurn();
+      if (aborted) throw abortError('generation aborted');
+      if (pendingToken !== null) {
+        if (M._wx_n_past() >= nCtx) { stopReason = 'context'; break; }
+        decode([pendingToken]);
+        pendingToken = null;
+      }
+      const t = M._wx_sample();
+      if (t < 0) throw new WispError(statusName(-t), lastError());
+      if (!ignoreEos && M._wx_is_eog(t)) { stopReason = 'eos'; break; }
+      M._wx_sampler_accept(t);
+      generated++;
+      if (ttftMs === null) { ttftMs = performance.now() - t0; tDecode0 = performance.now(); }
+      held += pieceText(M._wx_detok_push(t));
+      let text = '';
+      let stopHit = -1;
+      for (const st of stops) {
+        const i = held.indexOf(st);
+        if (i >= 0 && (stopHit < 0 || i < stopHit)) stopHit = i;
+      }
+      if (stopHit >= 0) {
+        text = held.slice(0, stopHit);
+        held = '';
+        post({ type: 'token', id, token: t, text });
+        stopReason = 'stop';
+        pendingToken = t;
+        break;
+      }
+      const h = holdLen(held);
+      text = held.slice(0, held.length - h);
+      held = held.slice(held.length - h);
+      post({ type: 'token', id, token: t, text });
+      pendingToken = t;
+    }
+    // kvTokens holds exactly what is in the KV cache (the last sampled token is never
+    // evaluated), so the next generate() reuses the longest common prefix
+    const rest = stopReason === 'stop' ? '' : held + pieceText(M._wx_detok_flush());
+    const decodeMs = performance.now() - tDecode0;
+    const stats = {
+      promptTokens: prompt.length,
+      prefilledTokens: todo.length,
+      generatedTokens: generated,
+      prefillTokPerSec: prefillMs > 0 ? todo.length / (prefillMs / 1000) : null,
+      decodeTokPerSec: generated > 1 && decodeMs > 0 ? (generated - 1) / (decodeMs / 1000) : null,
+      ttftMs,
+      totalMs: performance.now() - t0,
+      stopReason,
+    };
+    return { stats, text: rest };
+  } finally {
+    running.delete(id);
+    busy = false;
+  }
+}
+
+// ------------------------------------------------------------------ dispatch
+
+const ops = {
+  load: opLoad,
+  tokenize: async (id, a) => { needModel(); return tokenize(String(a.text), !!a.addBos && info.addBos, !!a.parseSpecial); },
+  detokenize: async (id, a) => { needModel(); return detokenize(Array.from(a.ids || []), !!a.special); },
+  generate: opGenerate,
+  abort: async (id, a) => { const r = running.get(a.target); if (r) r.abort(); return !!r; },
+  unload: async () => {
+    for (const r of running.values()) r.abort();
+    if (M && !dead) M._wx_unload();
+    info = null;
+    kvTokens = [];
+    return true;
+  },
+  __trap: async () => {
+    needModel();
+    // an out-of-bounds read far beyond the current memory size
+    M._wx_tokenize(0xfff00000, 4096, 0xfff00000, 16, 0, 0);
+    return 'no trap';
+  },
+};
+
+port.on(async (msg) => {
+  const { id, op, args } = msg || {};
+  if (dead && op !== 'unload') {
+    post({ id, ok: false, error: { name: 'WispError', code: 'TRAP', message: dead } });
+    return;
+  }
+  const fn = ops[op];
+  if (!fn) {
+    post({ id, ok: false, error: { name: 'WispError', code: 'INVALID_ARG', message: `unknown op ${op}` } });
+    return;
+  }
+  try {
+    const result = await fn(id, args || {});
+    post({ id, ok: true, result });
+  } catch (e) {
+    if (isTrap(e) || dead) {
+      dead = dead || `the wasm module trapped during ${op}: ${e && e.message ? e.message : e}`;
+      post({ id, ok: false, error: { name: 'WispError', code: 'TRAP', message: dead } });
+      return;
+    }
+    post({ id, ok: false, error: serializeError(e) });
+  }
+});
+post({ type: 'ready' });

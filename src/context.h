@@ -1,0 +1,61 @@
+/* context.h — internal layout of wisp_context: the F16 KV cache, the per-chunk
+ * activation scratch, and the logits buffer. Everything is allocated once in
+ * wisp_context_init; decoding allocates nothing. */
+#ifndef WISP_CONTEXT_H
+#define WISP_CONTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "quant.h"
+#include "threadpool.h"
+#include "wisp.h"
+
+/* Per-thread attention scratch. */
+typedef struct wisp_attn_scratch {
+    wisp_fp16 *q16;     /* (head_dim) query rounded to F16, as ggml does for F16 K */
+    wisp_fp16 *acc16;   /* (head_dim) running weighted sum of V rows, F16 as in ggml */
+} wisp_attn_scratch;
+
+struct wisp_context {
+    const wisp_model *model;
+    wisp_context_params params;
+    uint32_t n_ctx;
+    uint32_t n_batch;
+    uint32_t n_past;
+
+    wisp_pool *pool;
+
+    /* KV cache, F16 (llama.cpp's default type):
+     *   k_cache, v_cache: (n_layer, n_head_kv, n_ctx, head_dim): a head's rows are positions */
+    wisp_fp16 *k_cache;
+    wisp_fp16 *v_cache;
+
+    /* Activations for one chunk of up to n_batch tokens. */
+    float *x;      /* (n_batch, n_embd) residual stream */
+    float *xb;     /* (n_batch, n_embd) normed input of a block */
+    float *q;      /* (n_batch, n_head*head_dim) */
+    float *k;      /* (n_batch, n_head_kv*head_dim) */
+    float *v;      /* (n_batch, n_head_kv*head_dim) */
+    float *att;    /* (n_batch, n_head*head_dim) attention output */
+    float *hb;     /* (n_batch, n_ff) gate, then swiglu */
+    float *hb2;    /* (n_batch, n_ff) up */
+    float *rope;   /* (n_batch, n_rot) cos/sin per token */
+    void *act_q;   /* (n_batch, row bytes) activations converted to a weight's vec_dot_type */
+    size_t act_q_row_cap;
+
+    wisp_attn_scratch *attn;  /* (n_threads) */
+
+    float *logits;            /* (n_logit_rows, n_vocab) */
+    uint32_t n_logit_rows;    /* capacity: n_batch with all_logits, else 1 */
+    uint32_t n_logits_valid;  /* rows filled by the last decode */
+    int32_t first_logit_tok;  /* index (within the last decode call) of logits row 0 */
+
+    bool (*should_abort)(void *user);
+    void *abort_user;
+    char last_error[512];
+};
+
+#endif
