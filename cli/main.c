@@ -221,15 +221,26 @@ static int cmd_info(int argc, char **argv) {
     int np;
     if (parse_args(argc, argv, &a, pos, &np, 1)) return 1;
     if (np < 1) return die("usage: wisp info MODEL [-c CTX] [--json]");
-    wisp_model *m = load_model(pos[0], false);
-    if (!m) {
-        /* a vocab-only file still has useful facts */
-        return 1;
+    wisp_model_params mp = wisp_model_default_params();
+    wisp_model *m = NULL;
+    char err[600];
+    if (wisp_model_load_file(pos[0], &mp, &m, err, sizeof err) != WISP_OK) {
+        /* A vocab-only GGUF (tokenizer, no tensors) has no weights to bind, but its
+         * facts are still worth printing; any other file's error stands. */
+        char err2[600];
+        mp.vocab_only = true;
+        wisp_model_info vi;
+        if (wisp_model_load_file(pos[0], &mp, &m, err2, sizeof err2) != WISP_OK) return die("%s", err);
+        wisp_model_get_info(m, &vi);
+        if (vi.n_tensors != 0) {
+            wisp_model_free(m);
+            return die("%s", err);
+        }
     }
     wisp_model_info in;
     wisp_model_get_info(m, &in);
     uint32_t ctx = a.n_ctx ? (uint32_t)a.n_ctx : in.n_ctx_train;
-    uint64_t kv = wisp_model_kv_bytes(m, ctx);
+    uint64_t kv = in.vocab_only ? 0 : wisp_model_kv_bytes(m, ctx);
     if (a.json) {
         printf("{\"arch\":");
         json_str(stdout, in.arch, strlen(in.arch));
@@ -238,10 +249,10 @@ static int cmd_info(int argc, char **argv) {
         printf(",\"tokenizer\":\"%s\",\"pre\":\"%s\",\"n_params\":%llu,\"weight_bytes\":%llu,"
                "\"n_vocab\":%u,\"n_ctx_train\":%u,\"n_embd\":%u,\"n_layer\":%u,\"n_head\":%u,"
                "\"n_head_kv\":%u,\"head_dim\":%u,\"n_ff\":%u,\"n_tensors\":%u,\"bos\":%d,\"eos\":%d,"
-               "\"eot\":%d,\"add_bos\":%s,\"kv_ctx\":%u,\"kv_bytes\":%llu,\"types\":{",
+               "\"eot\":%d,\"add_bos\":%s,\"vocab_only\":%s,\"kv_ctx\":%u,\"kv_bytes\":%llu,\"types\":{",
                in.tokenizer, in.pre, (unsigned long long)in.n_params, (unsigned long long)in.weight_bytes,
                in.n_vocab, in.n_ctx_train, in.n_embd, in.n_layer, in.n_head, in.n_head_kv, in.head_dim, in.n_ff,
-               in.n_tensors, in.bos, in.eos, in.eot, in.add_bos ? "true" : "false", ctx,
+               in.n_tensors, in.bos, in.eos, in.eot, in.add_bos ? "true" : "false", in.vocab_only ? "true" : "false", ctx,
                (unsigned long long)kv);
         bool first = true;
         for (int t = 0; t < 64; t++)
@@ -251,22 +262,27 @@ static int cmd_info(int argc, char **argv) {
             }
         printf("}}\n");
     } else {
-        printf("architecture   %s\n", in.arch);
+        if (in.vocab_only) printf("vocab-only file: tokenizer metadata, no weights\n");
+        printf("architecture   %s\n", in.arch[0] ? in.arch : "-");
         if (in.name[0]) printf("name           %s\n", in.name);
-        printf("parameters     %llu (%.2f M)\n", (unsigned long long)in.n_params, in.n_params / 1e6);
-        printf("tensor types  ");
-        for (int t = 0; t < 64; t++)
-            if (in.type_counts[t]) printf(" %s x%u", wisp_type_name((uint32_t)t), in.type_counts[t]);
-        printf("\n");
-        printf("layers         %u, embd %u, heads %u (kv %u), head dim %u, ffn %u\n", in.n_layer, in.n_embd,
-               in.n_head, in.n_head_kv, in.head_dim, in.n_ff);
+        if (!in.vocab_only) {
+            printf("parameters     %llu (%.2f M)\n", (unsigned long long)in.n_params, in.n_params / 1e6);
+            printf("tensor types  ");
+            for (int t = 0; t < 64; t++)
+                if (in.type_counts[t]) printf(" %s x%u", wisp_type_name((uint32_t)t), in.type_counts[t]);
+            printf("\n");
+            printf("layers         %u, embd %u, heads %u (kv %u), head dim %u, ffn %u\n", in.n_layer, in.n_embd,
+                   in.n_head, in.n_head_kv, in.head_dim, in.n_ff);
+        }
         printf("vocab          %u tokens, %s tokenizer (pre %s), bos %d, eos %d, eot %d, add_bos %s\n",
                in.n_vocab, in.tokenizer, in.pre, in.bos, in.eos, in.eot, in.add_bos ? "yes" : "no");
-        printf("context        %u tokens trained\n", in.n_ctx_train);
-        printf("weights        %llu bytes (%.2f MiB)\n", (unsigned long long)in.weight_bytes,
-               in.weight_bytes / 1048576.0);
-        printf("KV cache       %llu bytes (%.2f MiB) at context %u (F16 K and V)\n", (unsigned long long)kv,
-               kv / 1048576.0, ctx);
+        if (!in.vocab_only) {
+            printf("context        %u tokens trained\n", in.n_ctx_train);
+            printf("weights        %llu bytes (%.2f MiB)\n", (unsigned long long)in.weight_bytes,
+                   in.weight_bytes / 1048576.0);
+            printf("KV cache       %llu bytes (%.2f MiB) at context %u (F16 K and V)\n", (unsigned long long)kv,
+                   kv / 1048576.0, ctx);
+        }
     }
     wisp_model_free(m);
     return 0;
