@@ -27,6 +27,27 @@ bool wisp_scratch_reserve(void **p, size_t *cap, size_t need, size_t elem) {
     return true;
 }
 
+size_t wisp_symbols_from_utf8(wisp_tok_scratch *s, size_t len, bool *ok) {
+    size_t nsym = 0;
+    for (size_t off = 0; off < len; nsym++) {
+        size_t n = wisp_utf8_seq_len((unsigned char)s->buf[off]);
+        off += n < len - off ? n : len - off;
+    }
+    *ok = wisp_scratch_reserve((void **)&s->sym, &s->sym_cap, nsym, sizeof(wisp_symbol));
+    if (!*ok) return 0;
+    size_t i = 0;
+    for (size_t off = 0; off < len; i++) {
+        size_t n = wisp_utf8_seq_len((unsigned char)s->buf[off]);
+        if (n > len - off) n = len - off;
+        s->sym[i].off = (uint32_t)off;
+        s->sym[i].n = (uint32_t)n;
+        s->sym[i].prev = (int32_t)i - 1;
+        off += n;
+        s->sym[i].next = off == len ? -1 : (int32_t)i + 1;
+    }
+    return nsym;
+}
+
 void wisp_tok_scratch_free(wisp_tok_scratch *s) {
     free(s->buf);
     free(s->sym);

@@ -321,24 +321,10 @@ static bool bpe_word(const wisp_vocab *v, wisp_tok_scratch *s, size_t len, wisp_
             return !out->oom;
         }
     }
-    size_t nsym = 0;
-    for (size_t off = 0; off < len;) {
-        size_t n = wisp_utf8_seq_len((unsigned char)s->buf[off]);
-        if (n > len - off) n = len - off;
-        nsym++;
-        off += n;
-    }
-    if (!wisp_scratch_reserve((void **)&s->sym, &s->sym_cap, nsym, sizeof(wisp_symbol))) return false;
-    size_t i = 0;
-    for (size_t off = 0; off < len; i++) {
-        size_t n = wisp_utf8_seq_len((unsigned char)s->buf[off]);
-        if (n > len - off) n = len - off;
-        s->sym[i].off = (uint32_t)off;
-        s->sym[i].n = (uint32_t)n;
-        s->sym[i].prev = (int32_t)i - 1;
-        off += n;
-        s->sym[i].next = off == len ? -1 : (int32_t)i + 1;
-    }
+    bool ok;
+    size_t nsym = wisp_symbols_from_utf8(s, len, &ok);
+    if (!ok) return false;
+    size_t i;
     s->heap.n = 0;
     for (i = 1; i < nsym; i++)
         if (!bpe_add_candidate(v, s, (int32_t)i - 1, (int32_t)i)) return false;

@@ -131,6 +131,10 @@ typedef struct wisp_tok_scratch {
 } wisp_tok_scratch;
 void wisp_tok_scratch_free(wisp_tok_scratch *s);
 bool wisp_scratch_reserve(void **p, size_t *cap, size_t need, size_t elem);
+/* Splits s->buf[0, len) into one linked symbol per UTF-8 character (a truncated
+ * sequence at the end is one symbol), the starting point of both merge algorithms.
+ * Returns the symbol count, or 0 with *ok false when out of memory. */
+size_t wisp_symbols_from_utf8(wisp_tok_scratch *s, size_t len, bool *ok);
 
 /* Tokenize one fragment of plain text (no special tokens) and append the ids.
  * Return false on OOM. The SPM variant does the escaping and merging; the caller adds

@@ -42,22 +42,10 @@ bool wisp_spm_tokenize(const wisp_vocab *v, wisp_tok_scratch *s, const char *tex
     }
     if (blen == 0) return true;
 
-    size_t nsym = 0;
-    for (size_t off = 0; off < blen; nsym++) {
-        size_t n = wisp_utf8_seq_len((unsigned char)s->buf[off]);
-        off += n < blen - off ? n : blen - off;
-    }
-    if (!wisp_scratch_reserve((void **)&s->sym, &s->sym_cap, nsym, sizeof(wisp_symbol))) return false;
-    size_t i = 0;
-    for (size_t off = 0; off < blen; i++) {
-        size_t n = wisp_utf8_seq_len((unsigned char)s->buf[off]);
-        if (n > blen - off) n = blen - off;
-        s->sym[i].off = (uint32_t)off;
-        s->sym[i].n = (uint32_t)n;
-        s->sym[i].prev = (int32_t)i - 1;
-        off += n;
-        s->sym[i].next = off == blen ? -1 : (int32_t)i + 1;
-    }
+    bool ok;
+    size_t nsym = wisp_symbols_from_utf8(s, blen, &ok);
+    if (!ok) return false;
+    size_t i;
 
     s->heap.n = 0;
     for (i = 1; i < nsym; i++)
