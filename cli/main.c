@@ -1,4 +1,4 @@
-/* main.c — the wisp command-line tool: info, tokenize, generate, logits, perplexity.
+/* main.c — the wisp command-line tool: info, tokenize, generate, logits, perplexity, bench.
  * Used for tests, benchmarks and debugging. Any error: one clear line on stderr and
  * a non-zero exit status. */
 #include <errno.h>
@@ -653,6 +653,109 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ bench */
+
+static int argmax(const float *v, uint32_t n) {
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return (int)best;
+}
+
+/* wisp bench MODEL [-p N_PROMPT] [-n N_GEN] [-t THREADS] [-r RUNS] [-b BATCH] [--json]
+ * Prefill: one wisp_decode of N_PROMPT tokens (a fixed pseudo-random id sequence, so
+ * the prompt is the same for every model with the same vocabulary). Decode: N_GEN
+ * greedy tokens one at a time after it. Each run starts from an empty cache; one short
+ * untimed warm-up run comes first. tok/s are means over the runs. */
+static int cmd_bench(int argc, char **argv) {
+    int n_prompt = 128, n_gen = 128, n_threads = 1, runs = 3, n_batch = 0;
+    bool json = false;
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int *dst = !strcmp(o, "-p") ? &n_prompt : !strcmp(o, "-n") ? &n_gen : !strcmp(o, "-t") ? &n_threads
+                 : !strcmp(o, "-r") ? &runs : !strcmp(o, "-b") ? &n_batch : NULL;
+        if (dst) {
+            if (!v || !parse_int(v, !strcmp(o, "-t") || !strcmp(o, "-r") || !strcmp(o, "-p") ? 1 : 0, 1 << 20, dst))
+                return die("bad value for %s", o);
+            i++;
+        } else if (!strcmp(o, "--json")) json = true;
+        else if (o[0] == '-' && o[1]) return die("unknown option '%s'", o);
+        else if (!path) path = o;
+        else return die("unexpected argument '%s'", o);
+    }
+    if (!path) return die("usage: wisp bench MODEL [-p N_PROMPT] [-n N_GEN] [-t THREADS] [-r RUNS] [-b BATCH] [--json]");
+    if (n_threads > 64) return die("bad -t (1..64)");
+    wisp_model *m = load_model(path, false);
+    if (!m) return 1;
+    wisp_model_info in;
+    wisp_model_get_info(m, &in);
+    args a = {0};
+    a.n_threads = n_threads;
+    a.n_ctx = n_prompt + n_gen + 1;
+    wisp_context *c = make_context(m, &a, (uint32_t)(n_batch ? n_batch : (n_prompt < 512 ? n_prompt : 512)), false);
+    wisp_token *prompt = (wisp_token *)malloc(sizeof(wisp_token) * (size_t)n_prompt);
+    double *pf = (double *)calloc((size_t)runs, sizeof(double)), *dc = (double *)calloc((size_t)runs, sizeof(double));
+    int rc = 1;
+    if (!c || !prompt || !pf || !dc) {
+        if (c) die("out of memory");
+        goto done;
+    }
+    uint32_t rng = 12345u;
+    for (int i = 0; i < n_prompt; i++) {
+        rng = rng * 1664525u + 1013904223u;
+        prompt[i] = (wisp_token)((rng >> 8) % in.n_vocab);
+    }
+    for (int r = -1; r < runs; r++) {
+        const int np = r < 0 ? (n_prompt < 8 ? n_prompt : 8) : n_prompt, ng = r < 0 ? (n_gen < 4 ? n_gen : 4) : n_gen;
+        wisp_context_truncate(c, 0);
+        double t0 = now_s();
+        if (wisp_decode(c, prompt, (uint32_t)np) != WISP_OK) {
+            die("%s", wisp_context_last_error(c));
+            goto done;
+        }
+        double t1 = now_s();
+        wisp_token t = (wisp_token)argmax(wisp_get_logits(c, -1), in.n_vocab);
+        for (int k = 0; k < ng; k++) {
+            if (wisp_decode(c, &t, 1) != WISP_OK) {
+                die("%s", wisp_context_last_error(c));
+                goto done;
+            }
+            t = (wisp_token)argmax(wisp_get_logits(c, -1), in.n_vocab);
+        }
+        double t2 = now_s();
+        if (r >= 0) {
+            pf[r] = np / (t1 - t0);
+            dc[r] = ng > 0 ? ng / (t2 - t1) : 0.0;
+        }
+    }
+    double mp = 0, md = 0;
+    for (int r = 0; r < runs; r++) {
+        mp += pf[r] / runs;
+        md += dc[r] / runs;
+    }
+    if (json) {
+        printf("{\"model\":");
+        json_str(stdout, path, strlen(path));
+        printf(",\"n_prompt\":%d,\"n_gen\":%d,\"threads\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"runs\":[",
+               n_prompt, n_gen, n_threads, mp, md);
+        for (int r = 0; r < runs; r++)
+            printf("%s{\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f}", r ? "," : "", pf[r], dc[r]);
+        printf("]}\n");
+    } else {
+        printf("%s: threads %d, pp%d %.2f tok/s, tg%d %.2f tok/s (mean of %d runs)\n", path, n_threads, n_prompt, mp,
+               n_gen, md, runs);
+    }
+    rc = 0;
+done:
+    free(prompt);
+    free(pf);
+    free(dc);
+    wisp_context_free(c);
+    wisp_model_free(m);
+    return rc;
+}
+
 /* ------------------------------------------------------------ main */
 
 static int usage(void) {
@@ -663,7 +766,8 @@ static int usage(void) {
             "  generate MODEL -p PROMPT -n N [--temp T --top-k K --top-p P --min-p M --repeat-penalty R\n"
             "           --seed S] [-c CTX] [-t THREADS] [--json]\n"
             "  logits MODEL (-p PROMPT | --ids 1,2,3) --top K --json\n"
-            "  perplexity MODEL FILE [-c CTX]\n");
+            "  perplexity MODEL FILE [-c CTX]\n"
+            "  bench MODEL [-p N_PROMPT] [-n N_GEN] [-t THREADS] [-r RUNS] [-b BATCH] [--json]\n");
     return 2;
 }
 
@@ -678,6 +782,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
     if (!strcmp(cmd, "logits")) return cmd_logits(argc - 2, argv + 2);
     if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage();
         return 0;

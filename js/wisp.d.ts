@@ -34,6 +34,9 @@ export interface LoadOptions {
   sha256?: string;
   signal?: AbortSignal;
   onProgress?: (p: LoadProgress) => void;
+  /** Called once the header is parsed, before the weights download: the model facts known by then
+   * (ModelInfo without the load results, plus kvBytes). */
+  onInfo?: (info: Partial<ModelInfo> & { kvBytes: number }) => void;
   onLog?: (m: { level: string; message: string }) => void;
   /** Where wisp-{mt,st}.{mjs,wasm} live. Default: new URL('./dist/', import.meta.url). */
   distUrl?: string;
@@ -45,6 +48,9 @@ export interface LoadOptions {
   retryDelayMs?: number;
   /** First header request size (default 256 KiB); grown until the header parses. */
   headerBytes?: number;
+  /** Cap on the wasm memory in bytes (mt variant only; at least 32 MiB). Allocations past it
+   * fail cleanly with an OOM WispError. Default: 4 GiB (wasm32's limit). */
+  maxMemory?: number;
 }
 
 export interface ModelInfo {
@@ -71,7 +77,7 @@ export interface ModelInfo {
 
 export interface GenerateOptions {
   maxTokens?: number;        // default 256
-  temperature?: number;      // default 0.8; <= 0 greedy
+  temperature?: number;      // default 0.8; 0 greedy; must be >= 0 (negative -> INVALID_ARG)
   topK?: number;             // default 40; <= 0 off
   topP?: number;             // default 0.95; (0, 1]
   minP?: number;             // default 0.05
@@ -103,8 +109,38 @@ export type GenerateEvent =
   | { token: number; text: string; done?: undefined }
   | { done: true; text: string; stats: GenerateStats };
 
+export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string; }
+
+export interface ChatOptions extends GenerateOptions {
+  /** Append the assistant header (default true). */
+  addGenerationPrompt?: boolean;
+  /** More template variables (enable_thinking, tools, date_string, ...). */
+  templateVars?: Record<string, unknown>;
+  /** Clock for strftime_now (default: now). */
+  now?: Date | (() => Date);
+  /** Use this Jinja template instead of the model's tokenizer.chat_template. */
+  chatTemplate?: string;
+  /** Called when older turns were dropped to fit the context (the total dropped so far). */
+  onContextTrim?: (e: { droppedMessages: number }) => void;
+}
+
+export interface ChatStats extends GenerateStats {
+  /** Messages dropped from the front (system messages are kept) to fit the context. */
+  droppedMessages: number;
+  /** How many times the prompt had to be trimmed and prefilled again. */
+  contextTrims: number;
+  /** 'model' (tokenizer.chat_template), 'custom', or the built-in fallback used: 'chatml' | 'llama3'. */
+  template: string;
+}
+
 export interface WispModel {
   readonly info: ModelInfo;
+  /** Chat with OpenAI-shaped messages rendered by the model's chat template (Jinja). Template text
+   * is tokenized with parse_special, message content without it. Streams the same events as
+   * generate(); the done event's stats are ChatStats. The KV cache is reused between turns. */
+  chat(messages: ChatMessage[], options?: ChatOptions): AsyncGenerator<GenerateEvent, void, undefined>;
+  /** The prompt chat() would use: rendered text, token ids, template kind, stop strings. */
+  chatPrompt(messages: ChatMessage[], options?: Omit<ChatOptions, keyof GenerateOptions>): Promise<{ text: string; ids: number[]; template: string; stop: string[] }>;
   generate(prompt: string | number[], options?: GenerateOptions): AsyncGenerator<GenerateEvent, void, undefined>;
   tokenize(text: string, options?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   detokenize(ids: ArrayLike<number>, options?: { special?: boolean }): Promise<string>;

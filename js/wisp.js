@@ -9,6 +9,7 @@
 // (js/dist/wisp-{mt,st}.{mjs,wasm}, built by `make wasm`); override with options.distUrl.
 import { WispError, abortError, deserializeError } from './errors.js';
 import { cacheList, cacheDelete } from './cache.js';
+import { renderChatTemplate, splitRendered, FALLBACK_TEMPLATES } from './chat-template.js';
 
 export { WispError };
 
@@ -62,7 +63,15 @@ class Engine {
       w.on('error', (e) => this.fail(`worker error: ${e && e.message ? e.message : e}`));
       w.on('exit', (code) => this.fail(`worker exited (code ${code})`));
     } else {
-      const w = new Worker(WORKER_URL, { type: 'module' });
+      let w;
+      if (typeof location !== 'undefined' && WORKER_URL.origin !== location.origin) {
+        // wisp.js was loaded from another origin (an embedded widget): workers must be
+        // same-origin, so start a blob worker that imports the real one (needs CORS on it)
+        const blob = new Blob([`import ${JSON.stringify(WORKER_URL.href)};`], { type: 'text/javascript' });
+        w = new Worker(URL.createObjectURL(blob), { type: 'module' });
+      } else {
+        w = new Worker(WORKER_URL, { type: 'module' });
+      }
       this.w = w;
       w.onmessage = (e) => this.onMessage(e.data);
       w.onerror = (e) => { e.preventDefault && e.preventDefault(); this.fail(`worker error: ${e.message || 'failed to start'}`); };
@@ -187,12 +196,223 @@ class WispModel {
     }
   }
 
+
+  // ---------------------------------------------------------------- chat
+
+  // What chat() renders for `messages`: {text, ids, template: 'model'|'chatml'|'llama3', stop}.
+  //   options: addGenerationPrompt (default true), templateVars (extra template variables),
+  //   now (clock for strftime_now), chatTemplate (override the model's template text).
+  async chatPrompt(messages, options = {}) {
+    const setup = await this._chatSetup(options.chatTemplate);
+    return this._chatIds(setup, checkMessages(messages), options, []);
+  }
+
+  async _chatSetup(override) {
+    if (this._chat && this._chat.override === override) return this._chat;
+    const info = this.info;
+    const tokText = async (t) => (t >= 0 ? this.detokenize([t], { special: true }) : null);
+    const bosToken = await tokText(info.bos);
+    const eosToken = await tokText(info.eot >= 0 && !info.chatTemplate ? info.eot : info.eos);
+    let template = override || info.chatTemplate;
+    let kind = override ? 'custom' : 'model';
+    let stop = [];
+    if (!template) {
+      const isSpecial = async (s) => (await this.tokenize(s, { parseSpecial: true })).length === 1;
+      if (await isSpecial('<|start_header_id|>')) kind = 'llama3';
+      else kind = 'chatml';
+      template = FALLBACK_TEMPLATES[kind];
+      // a vocabulary without these special tokens can only spell them as text
+      if (kind === 'chatml' && !(await isSpecial('<|im_end|>'))) stop = ['<|im_end|>', '<|im_start|>'];
+    }
+    this._chat = { override, template, kind, stop, bosToken, eosToken: kind === 'llama3' ? '<|eot_id|>' : eosToken };
+    this._replies = this._replies || new Map(); // reply text -> Promise<ids|null> (KV prefix reuse)
+    return this._chat;
+  }
+
+  // Renders and tokenizes: template text with parse_special, message content without it.
+  async _chatIds(setup, messages, options, prefixIds) {
+    const text = renderChatTemplate(setup.template, messages, {
+      addGenerationPrompt: options.addGenerationPrompt !== false,
+      bosToken: setup.bosToken, eosToken: setup.eosToken, extra: options.templateVars || {}, now: options.now,
+    });
+    const { pieces } = splitRendered(text, messages);
+    // Merge content that tokenizes the same with and without parse_special (no special-token
+    // text in it) into its neighbours, so the prompt tokenizes as one string would; keep apart
+    // content that spells special tokens, and assistant replies whose ids are known.
+    const parts = []; // {text, special} | {ids}
+    for (const p of pieces) {
+      if (p.content) {
+        const m = messages[p.index];
+        const known = m.role === 'assistant' && this._replies && this._replies.get(p.text);
+        const ids = known ? await known : null;
+        if (ids) { parts.push({ ids }); continue; }
+        const a = await this.tokenize(p.text, { parseSpecial: true });
+        const b = await this.tokenize(p.text, { parseSpecial: false });
+        if (a.length !== b.length || a.some((x, i) => x !== b[i])) { parts.push({ text: p.text, special: false }); continue; }
+      }
+      const last = parts[parts.length - 1];
+      if (last && last.special) last.text += p.text;
+      else parts.push({ text: p.text, special: true });
+    }
+    const addBos = this.info.addBos && !(setup.bosToken && text.startsWith(setup.bosToken));
+    const ids = [];
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      if (p.ids) ids.push(...p.ids);
+      else ids.push(...await this.tokenize(p.text, { addBos: addBos && i === 0, parseSpecial: p.special }));
+    }
+    if (addBos && parts.length && parts[0].ids && this.info.bos >= 0) ids.unshift(this.info.bos);
+    ids.push(...prefixIds);
+    return { text, ids, template: setup.kind, stop: setup.stop.slice() };
+  }
+
+  // OpenAI-shaped chat: messages [{role: 'system'|'user'|'assistant', content}], rendered with
+  // the model's chat template. Streams the same events as generate(). The KV cache is kept
+  // between calls and only the new tokens are prefilled. When the conversation does not fit,
+  // the oldest turns are dropped (system messages are kept) and the prompt is prefilled
+  // again; this is reported in stats (droppedMessages, contextTrims) and via onContextTrim.
+  async *chat(messages, options = {}) {
+    const { signal, addGenerationPrompt, templateVars, now, chatTemplate, onContextTrim, ...gen } = options;
+    if (signal && signal.aborted) throw abortError('generation aborted');
+    let msgs = checkMessages(messages);
+    const setup = await this._chatSetup(chatTemplate);
+    const ropts = { addGenerationPrompt, templateVars, now };
+    const nCtx = this.info.contextSize;
+    const maxTokens = gen.maxTokens == null ? 256 : gen.maxTokens;
+    const reserve = Math.max(1, Math.min(maxTokens, Math.floor(nCtx / 2)));
+    let dropped = 0;
+    let trims = 0;
+    const fit = async (prefixIds, need) => {
+      for (;;) {
+        const p = await this._chatIds(setup, msgs, ropts, prefixIds);
+        if (p.ids.length + need <= nCtx) return p;
+        const next = dropOldestTurn(msgs);
+        if (!next) {
+          if (p.ids.length < nCtx) return p;
+          throw new WispError('CONTEXT_FULL', `the conversation needs ${p.ids.length} tokens even without older turns; the context holds ${nCtx}`);
+        }
+        dropped += msgs.length - next.length;
+        msgs = next;
+        if (!trimmed) { trimmed = true; trims++; }
+      }
+    };
+    let trimmed = false;
+    let prompt = await fit([], reserve);
+    if (trimmed && onContextTrim) { try { onContextTrim({ droppedMessages: dropped }); } catch {} }
+    const stop = [...setup.stop, ...(gen.stop == null ? [] : Array.isArray(gen.stop) ? gen.stop : [gen.stop])];
+    const replyIds = [];
+    let replyText = '';
+    let carry = '';
+    let total = null;
+    let finished = false;
+    try {
+      for (;;) {
+        let stats = null;
+        let tail = '';
+        for await (const ev of this.generate(prompt.ids, { ...gen, stop, maxTokens: maxTokens - replyIds.length, addBos: false, signal })) {
+          if (ev.done) { stats = ev.stats; tail = ev.text; break; }
+          replyIds.push(ev.token);
+          const text = carry + ev.text;
+          carry = '';
+          replyText += text;
+          yield { token: ev.token, text };
+        }
+        total = mergeStats(total, stats);
+        if (stats.stopReason === 'context' && replyIds.length < maxTokens) {
+          // the context filled up mid-reply: drop the oldest turns and continue the reply
+          carry += tail;
+          const next = dropOldestTurn(msgs);
+          if (!next) break;
+          dropped += msgs.length - next.length;
+          msgs = next;
+          trims++;
+          trimmed = true;
+          prompt = await fit(replyIds, Math.min(64, maxTokens - replyIds.length));
+          if (onContextTrim) { try { onContextTrim({ droppedMessages: dropped }); } catch {} }
+          continue;
+        }
+        replyText += carry + tail;
+        const last = carry + tail;
+        carry = '';
+        total.droppedMessages = dropped;
+        total.contextTrims = trims;
+        total.template = setup.kind;
+        if (stats.stopReason !== 'stop') this._remember(replyText, replyIds);
+        finished = true;
+        yield { done: true, text: last, stats: total };
+        return;
+      }
+      total.droppedMessages = dropped;
+      total.contextTrims = trims;
+      total.template = setup.kind;
+      finished = true;
+      yield { done: true, text: carry, stats: total };
+    } finally {
+      if (!finished && replyIds.length) this._remember(replyText, replyIds);
+    }
+  }
+
+  // Remembers the token ids of a reply so the next turn reuses its KV cache entries (when the
+  // ids detokenize to exactly the text the caller will send back).
+  _remember(text, ids) {
+    if (!text || !this._replies) return;
+    const copy = ids.slice();
+    const p = this.detokenize(copy).then((t) => (t === text ? copy : null), () => null);
+    this._replies.set(text, p);
+    if (this._replies.size > 256) this._replies.delete(this._replies.keys().next().value);
+  }
+
   async unload() {
     if (this._e.dead) { this._e.terminate(); return; }
     try { await this._e.call('unload', {}); } catch {}
     this._e.dead = 'unloaded';
+    // FIX (reliability): a call still pending here (a generation racing the unload) would
+    // never settle once the worker is terminated: reject it instead of hanging its caller
+    const gone = new WispError('UNLOADED', 'the model was unloaded');
+    for (const p of this._e.pending.values()) p.reject(gone);
+    this._e.pending.clear();
     this._e.terminate();
   }
+}
+
+
+// ------------------------------------------------------------------ chat helpers
+
+const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
+function checkMessages(messages) {
+  if (!Array.isArray(messages) || !messages.length) throw new WispError('INVALID_ARG', 'messages must be a non-empty array');
+  return messages.map((m, i) => {
+    if (!m || typeof m !== 'object' || !ROLES.has(m.role)) throw new WispError('INVALID_ARG', `messages[${i}].role must be system, user or assistant`);
+    if (typeof m.content !== 'string') throw new WispError('INVALID_ARG', `messages[${i}].content must be a string`);
+    return { ...m };
+  });
+}
+
+// Drops the oldest non-system turn (a user message and the replies up to the next user
+// message). Returns the shorter array, or null when only system messages and the last user
+// turn are left.
+function dropOldestTurn(msgs) {
+  const idx = msgs.map((m, i) => (m.role === 'system' ? -1 : i)).filter((i) => i >= 0);
+  if (idx.length <= 1) return null;
+  const first = idx[0];
+  let end = first + 1;
+  while (end < msgs.length && msgs[end].role !== 'user' && msgs[end].role !== 'system') end++;
+  const next = msgs.slice(0, first).concat(msgs.slice(end));
+  if (!next.some((m) => m.role !== 'system')) return null; // never drop the last turn
+  return next;
+}
+
+function mergeStats(a, b) {
+  if (!a) return { ...b };
+  const gen = a.generatedTokens + b.generatedTokens;
+  return {
+    ...a,
+    prefilledTokens: a.prefilledTokens + b.prefilledTokens,
+    generatedTokens: gen,
+    decodeTokPerSec: b.decodeTokPerSec ?? a.decodeTokPerSec,
+    totalMs: a.totalMs + b.totalMs,
+    stopReason: b.stopReason,
+  };
 }
 
 // ------------------------------------------------------------------ Wisp
@@ -222,6 +442,12 @@ async function load(source, options = {}) {
   if (!(threads >= 1)) throw new WispError('INVALID_ARG', `threads must be >= 1`);
   threads = Math.max(1, Math.min(hw, threads, 64));
   if (pick.variant === 'st') threads = 1;
+  // FIX (reliability): `contextSize | 0` turned NaN/negative/huge values into something else
+  // silently; refuse them up front (0 or absent = the default)
+  const cs = options.contextSize;
+  if (cs != null && !(Number.isInteger(cs) && cs >= 0 && cs <= 2 ** 31 - 1)) {
+    throw new WispError('INVALID_ARG', `contextSize must be a non-negative integer (got ${cs})`);
+  }
 
   const engine = new Engine();
   engine.onLog = onLog || ((m) => { if (m.level === 'warn' || m.level === 'error') console.warn(`wisp: ${m.message}`); });
@@ -242,7 +468,9 @@ async function load(source, options = {}) {
     retries: options.retries,
     retryDelayMs: options.retryDelayMs,
     headerBytes: options.headerBytes,
+    maxMemory: options.maxMemory,
   }, (ev) => {
+    if (ev.type === 'info' && options.onInfo) { try { options.onInfo(ev.info); } catch {} return; }
     if (ev.type === 'progress' && onProgress) {
       try { onProgress({ loaded: ev.loaded, total: ev.total, bytesPerSec: ev.bytesPerSec, etaSec: ev.etaSec, phase: ev.phase }); } catch {}
     }

@@ -5,6 +5,7 @@
 //   request  main -> worker   {id, op, args}
 //   reply    worker -> main   {id, ok: true, result} | {id, ok: false, error: {name, code, message}}
 //   event    worker -> main   {type: 'progress', id, phase, loaded, total, bytesPerSec, etaSec}
+//                             {type: 'info', id, info} (load: model facts once the header is parsed)
 //                             {type: 'token', id, token, text}
 //                             {type: 'log', level, message}
 // ops (args):
@@ -18,6 +19,7 @@
 //              decode step per message turn, so an 'abort' is seen within one token.
 //   abort      {target: id of a running load/generate} -> true
 //   unload     {} -> true (frees the model; the worker can then be terminated)
+//   memStats   {} -> {wasmMemoryBytes, mallocBytes} (wasm memory size, malloc'd bytes in use)
 //   __trap     {} -> never returns: makes the wasm code trap (tests of trap recovery)
 // A wasm trap (RuntimeError / Emscripten abort) makes every later request fail with code
 // TRAP; js/wisp.js then rejects everything pending and terminates this worker.
@@ -92,7 +94,23 @@ async function instantiate(args) {
   const wasmModule = await modPromise;
   let nodePath = null;
   if (isNode) nodePath = await import('node:url');
-  const mod = await createWisp({
+  // maxMemory (bytes; mt only, whose memory is imported): cap the wasm memory, e.g. to keep a
+  // tab's footprint bounded or to test out-of-memory handling. malloc then fails cleanly (OOM).
+  const extra = {};
+  if (args.maxMemory > 0) {
+    if (args.variant === 'mt') {
+      const pages = Math.min(65536, Math.max(512, Math.floor(args.maxMemory / 65536))); // >= INITIAL_MEMORY (32 MiB)
+      extra.wasmMemory = new WebAssembly.Memory({ initial: 512, maximum: pages, shared: true });
+    } else {
+      log('maxMemory applies to the mt variant only; ignored', 'warn');
+    }
+  }
+  // FIX (reliability): a failed instantiation used to be only logged, leaving the load
+  // pending forever; now it rejects (and 'auto' falls back to st)
+  let instFailed;
+  const instFailure = new Promise((_, reject) => { instFailed = reject; });
+  const mod = await Promise.race([instFailure, createWisp({
+    ...extra,
     wispPoolSize: args.variant === 'mt' ? Math.max(0, args.threads - 1) : 0,
     locateFile: (p) => (isNode ? nodePath.fileURLToPath(new URL(p, dist)) : new URL(p, dist).href),
     mainScriptUrlOrBlob: glue.href,
@@ -100,11 +118,13 @@ async function instantiate(args) {
     printErr: (s) => log(s, 'warn'),
     onAbort: (what) => { dead = `wasm module aborted: ${what}`; },
     instantiateWasm(imports, receive) {
-      WebAssembly.instantiate(wasmModule, imports).then((inst) => receive(inst, wasmModule),
-        (e) => log(`wasm instantiation failed: ${e.message || e}`, 'error'));
+      WebAssembly.instantiate(wasmModule, imports).then((inst) => receive(inst, wasmModule), (e) => {
+        log(`wasm instantiation failed: ${e.message || e}`, 'error');
+        instFailed(new WispError('UNSUPPORTED', `wasm instantiation failed (${args.variant}): ${e.message || e}`));
+      });
       return {};
     },
-  });
+  })]);
   return mod;
 }
 
@@ -185,7 +205,7 @@ async function opLoad(id, args) {
         weightsPtr = M._wx_weights_ptr() >>> 0;
         return { dataOffset: M._wx_weights_offset(), size: M._wx_weights_size() };
       },
-      async afterBegin(L) {
+      async afterBegin(L, total) {
         const hdrInfo = JSON.parse(M.UTF8ToString(M._wx_info_json()));
         ctxSize = nCtxWanted > 0 ? nCtxWanted : Math.min(hdrInfo.nCtxTrain || 4096, 4096);
         const kv = M._wx_kv_bytes(ctxSize);
@@ -197,6 +217,13 @@ async function opLoad(id, args) {
         if (need > 4 * 2 ** 30 - 64 * 2 ** 20) {
           throw new WispError('OOM', `${msg}: more than fits in wasm32's 4 GiB address space; try a smaller contextSize or a smaller model`);
         }
+        // FIX (reliability): refuse a context the model cannot have before the download,
+        // not after it (wisp_context_init would refuse it only once the weights are in)
+        if (hdrInfo.nCtxTrain && ctxSize > hdrInfo.nCtxTrain) {
+          throw new WispError('INVALID_ARG', `contextSize ${ctxSize} exceeds the model's trained context length ${hdrInfo.nCtxTrain}`);
+        }
+        // model facts as soon as the header is parsed (before the weights are downloaded)
+        post({ type: 'info', id, info: { ...hdrInfo, contextSize: ctxSize, fileBytes: total ?? null, kvBytes: kv, variant, threads: variant === 'mt' ? args.threads : 1, variantReason: args.variantReason } });
         const s = M._wx_reserve(kv + scratch);
         if (s !== 0) throw new WispError('OOM', `${msg}: ${lastError()} (wasm memory is ${fmtBytes(used)})`);
       },
@@ -312,11 +339,15 @@ function needModel() {
 function tokenize(text, addBos, parseSpecial) {
   const bytes = enc.encode(text);
   const tp = M._wx_malloc(bytes.length) >>> 0;
+  // FIX (reliability): malloc returns 0 when wasm memory cannot grow; writing there would
+  // silently corrupt the heap, so fail with OOM instead
+  if (!tp) throw new WispError('OOM', `out of wasm memory: cannot allocate ${bytes.length} bytes for the text`);
   heap().set(bytes, tp);
   let cap = bytes.length + 8;
   try {
     for (;;) {
       const op = M._wx_malloc(cap * 4) >>> 0;
+      if (!op) throw new WispError('OOM', `out of wasm memory: cannot allocate ${cap} token ids`); // FIX (reliability)
       try {
         const n = M._wx_tokenize(tp, bytes.length, op, cap, addBos ? 1 : 0, parseSpecial ? 1 : 0);
         if (n < 0) throw new WispError(statusName(-n), lastError());
@@ -352,6 +383,10 @@ function detokenize(ids, special) {
 
 const yieldTurn = (() => {
   // A macrotask without setTimeout's 4 ms clamp: lets 'abort' messages in between steps.
+  // FIX (reliability): not a MessageChannel in Node: Node drains a port's queue (up to 1000
+  // messages) before looking at parentPort, so 'abort'/'unload' waited for the whole
+  // generation. setImmediate runs after the poll phase, where parentPort messages arrive.
+  if (isNode && typeof setImmediate === 'function') return () => new Promise((r) => setImmediate(r));
   if (typeof MessageChannel !== 'undefined') {
     const ch = new MessageChannel();
     const q = [];
@@ -364,6 +399,7 @@ const yieldTurn = (() => {
 
 function decode(tokens) {
   const p = M._wx_malloc(tokens.length * 4) >>> 0;
+  if (!p) throw new WispError('OOM', `out of wasm memory: cannot allocate ${tokens.length} token ids`); // FIX (reliability)
   try {
     new Int32Array(heap().buffer, p, tokens.length).set(tokens);
     const s = M._wx_decode(p, tokens.length);
@@ -523,6 +559,11 @@ const ops = {
     kvTokens = [];
     return true;
   },
+  // wasm memory size and malloc'd bytes in use (tests: leaks across loads/generations)
+  memStats: async () => ({
+    wasmMemoryBytes: M ? heap().length : 0,
+    mallocBytes: M && M._wx_mem_in_use ? M._wx_mem_in_use() : null,
+  }),
   __trap: async () => {
     needModel();
     // an out-of-bounds read far beyond the current memory size

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "kernels_simd128.h"
 #include "ops.h"
 #include "util.h"
 
@@ -28,9 +29,20 @@ static void matmul_worker(void *arg, int ith, int nth) {
     wisp_split((long)j->w->ne[1], ith, nth, &r0, &r1);
     const unsigned char *wdata = (const unsigned char *)j->w->data;
     const int64_t n = j->w->ne[0];
+    const wisp_vec_dot4_fn dot4 = j->wt->vec_dot4;
     for (long r = r0; r < r1; r++) {
         const void *row = wdata + (size_t)r * j->w->row_bytes;
-        for (int64_t t = 0; t < j->T; t++)
+        int64_t t = 0;
+        /* prefill: four tokens per pass, so each weight block is unpacked once for four
+         * dot products (results are identical to four single dots) */
+        if (dot4) {
+            for (; t + 4 <= j->T; t += 4) {
+                float o[4];
+                dot4(n, row, j->act + (size_t)t * j->act_row, j->act_row, o);
+                for (int k = 0; k < 4; k++) j->out[(t + k) * j->n_out + r] = o[k];
+            }
+        }
+        for (; t < j->T; t++)
             j->out[t * j->n_out + r] = j->wt->vec_dot(n, row, j->act + (size_t)t * j->act_row);
     }
 }
@@ -100,12 +112,35 @@ static void attn_worker(void *arg, int ith, int nth) {
         const uint32_t kvh = h / group;
         const int64_t n_kv = (int64_t)j->p0 + t + 1; /* causal: positions 0..p0+t */
         const float *q = c->q + t * QD + (int64_t)h * hd;
-        for (int64_t d = 0; d < hd; d++) s->q16[d] = wisp_fp32_to_fp16(q[d]);
         const wisp_fp16 *kh = c->k_cache + layer_off + (size_t)kvh * n_ctx * hd;
         const wisp_fp16 *vh = c->v_cache + layer_off + (size_t)kvh * n_ctx * hd;
         wisp_fp16 *acc = s->acc16;
-        for (int64_t d = 0; d < hd; d++) acc[d] = 0;
         float S = 0.0f, M = -INFINITY;
+#if WISP_HAVE_SIMD128
+        /* same algorithm, eight F16 lanes at a time: the accumulator updates and
+         * conversions are exact; only the score dot reorders its double partial sums */
+        (void)f16;
+        wisp_simd_f32_to_f16(s->q16, q, hd);
+        memset(acc, 0, (size_t)hd * sizeof *acc);
+        for (int64_t p = 0; p < n_kv; p++) {
+            const float sc = wisp_simd_dot_f16_fast(hd, kh + p * hd, s->q16) * scale;
+            const float m_old = M;
+            float ms = 1.0f, vs = 1.0f;
+            if (sc > M) {
+                M = sc;
+                ms = expf(m_old - M);
+                wisp_simd_f16_scale(acc, ms, hd);
+            } else {
+                vs = expf(sc - M);
+            }
+            wisp_simd_f16_axpy(acc, vh + p * hd, vs, hd);
+            S = S * ms + vs;
+        }
+        const float s_inv = S == 0.0f ? 0.0f : 1.0f / S;
+        wisp_simd_f16_to_f32_scale(c->att + t * QD + (int64_t)h * hd, acc, s_inv, hd);
+#else
+        for (int64_t d = 0; d < hd; d++) s->q16[d] = wisp_fp32_to_fp16(q[d]);
+        for (int64_t d = 0; d < hd; d++) acc[d] = 0;
         for (int64_t p = 0; p < n_kv; p++) {
             const float sc = f16->vec_dot(hd, kh + p * hd, s->q16) * scale;
             const float m_old = M;
@@ -125,6 +160,7 @@ static void attn_worker(void *arg, int ith, int nth) {
         const float s_inv = S == 0.0f ? 0.0f : 1.0f / S;
         float *o = c->att + t * QD + (int64_t)h * hd;
         for (int64_t d = 0; d < hd; d++) o[d] = wisp_fp16_to_fp32(acc[d]) * s_inv;
+#endif
     }
 }
 
@@ -166,10 +202,15 @@ static void attn_block(wisp_context *c, uint32_t l, uint32_t p0, int64_t T) {
             wisp_fp16 *vdst = c->v_cache + off;
             const float *ks = c->k + t * KD + (int64_t)h * hd;
             const float *vs = c->v + t * KD + (int64_t)h * hd;
+#if WISP_HAVE_SIMD128
+            wisp_simd_f32_to_f16(kdst, ks, hd);
+            wisp_simd_f32_to_f16(vdst, vs, hd);
+#else
             for (int64_t d = 0; d < hd; d++) {
                 kdst[d] = wisp_fp32_to_fp16(ks[d]);
                 vdst[d] = wisp_fp32_to_fp16(vs[d]);
             }
+#endif
         }
     }
 
@@ -189,7 +230,8 @@ static void ffn_block(wisp_context *c, uint32_t l, int64_t T) {
         wisp_rmsnorm(c->xb + t * E, c->x + t * E, (const float *)ly->ffn_norm.data, E, hp->rms_eps);
     matmul(c, &ly->w_gate, c->xb, T, c->hb);
     matmul(c, &ly->w_up, c->xb, T, c->hb2);
-    wisp_swiglu(c->hb, c->hb, c->hb2, T * F);
+    for (int64_t t = 0; t < T; t++) /* per row: ggml's vector/tail split is per row */
+        wisp_swiglu(c->hb + t * F, c->hb + t * F, c->hb2 + t * F, F);
     matmul(c, &ly->w_down, c->hb, T, c->xb);
     for (int64_t i = 0; i < T * E; i++) c->x[i] += c->xb[i];
 }

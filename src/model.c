@@ -345,6 +345,7 @@ wisp_status wisp_model_load(const wisp_reader *r, const wisp_model_params *param
     if (err && err_len) err[0] = 0;
     if (!out || !r || !r->read)
         return wisp_set_err(err, err_len, WISP_ERR_INVALID_ARG, "wisp_model_load: NULL argument");
+    *out = NULL; /* FIX (reliability): wisp.h promises *out == NULL on every failure */
     wisp_model_params dflt = wisp_model_default_params();
     const wisp_model_params *p = params ? params : &dflt;
     wisp_model *m = NULL;

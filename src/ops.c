@@ -1,13 +1,21 @@
 /* ops.c — scalar f32 ops of the forward pass (see ops.h for the rounding contract). */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF /* must round like ggml: no fused multiply-adds */
+#endif
 
 #include "ops.h"
 
 void wisp_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
-    const double mean = sum / (double)n;
-    const float scale = 1.0f / sqrtf((float)(mean + (double)eps));
+    /* ggml rounds the mean to float before adding eps; one ulp here flips later
+     * activation-quantization ties for low-bit weights */
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
@@ -57,8 +65,38 @@ void wisp_softmax(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] *= inv;
 }
 
+static inline uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* exp(x) as ggml's SSE2 ggml_v_expf computes it lane by lane (no FMA): llama.cpp's
+ * portable x86-64 build uses it for SiLU in groups of four, libm expf for the tail. */
+static float ggml_expf_sse2(float x) {
+    const float r = 0x1.8p23f;
+    const float z = x * 0x1.715476p+0f + r;
+    const float n = z - r;
+    const float b = (x - n * 0x1.62e4p-1f) - n * 0x1.7f7d1cp-20f;
+    const uint32_t e = f2u(z) << 23;
+    const float k = u2f(e + f2u(1.0f));
+    const int c = fabsf(n) > 126.0f;
+    const float u = b * b;
+    const float j = ((0x1.0e4020p-7f * b + 0x1.573e2ep-5f) * u + (0x1.555e66p-3f * b + 0x1.fffdb6p-2f)) * u +
+                    0x1.ffffecp-1f * b;
+    if (!c) return j * k + k;
+    const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+    const float s1 = u2f(g + 0x7f000000u);
+    const float s2 = u2f(e - g);
+    if (fabsf(n) > 192.0f) return s1 * s1;
+    return (s2 * j + s2) * s1;
+}
+
 void wisp_swiglu(float *y, const float *g, const float *u, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
+    const int64_t n4 = n - n % 4;
+    int64_t i = 0;
+    for (; i < n4; i++) {
+        const float s = g[i] / (1.0f + ggml_expf_sse2(0.0f - g[i]));
+        y[i] = s * u[i];
+    }
+    for (; i < n; i++) {
         const float s = g[i] / (1.0f + expf(-g[i]));
         y[i] = s * u[i];
     }

@@ -21,7 +21,7 @@ void wisp_rope_neox(float *x, const float *cs, int n_rot);
 /* In-place softmax of n values; returns nothing. Sum in double as ggml. */
 void wisp_softmax(float *x, int64_t n);
 
-/* y[i] = silu(g[i]) * u[i] */
+/* y[i] = silu(g[i]) * u[i] over one row (exp as llama.cpp's portable build: see ops.c) */
 void wisp_swiglu(float *y, const float *g, const float *u, int64_t n);
 
 #endif

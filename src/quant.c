@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ggml_types.h"
+#include "kernels_simd128.h"
 
 /* a*b + c must round twice, as in ggml's C; clang would otherwise fuse it on FMA
  * targets (GCC in ISO C mode already defaults to -ffp-contract=off). */
@@ -409,40 +410,57 @@ static void q8_1_to_float(const void *src, float *y, int64_t n) {
 
 /* ---------------------------------------------------------------- traits */
 
-#define T(id, nm, blk, bytes, tof, fromf, dot, vdt) \
-    [id] = {id, nm, blk, bytes, tof, fromf, dot, vdt}
+/* With SIMD128 compiled in, the hot entries point at kernels_simd128.c (bit-identical
+ * to the scalar ones, which remain as from_float_ref / vec_dot_ref). */
+#if WISP_HAVE_SIMD128
+#define SIMD(scalar, simd) simd
+#else
+#define SIMD(scalar, simd) scalar
+#endif
+#define T(id, nm, blk, bytes, tof, fromf, fromf_simd, dot, dot_simd, dot4, vdt)                        \
+    [id] = {id, nm, blk, bytes, tof, SIMD(fromf, fromf_simd), SIMD(dot, dot_simd), vdt, fromf, dot, \
+            SIMD(NULL, dot4)}
 
 static const wisp_quant_traits k_traits[WISP_TYPE_COUNT] = {
-    T(WISP_TYPE_F32, "F32", 1, 4, f32_to_float, f32_from_float, f32_vec_dot, WISP_TYPE_F32),
-    T(WISP_TYPE_F16, "F16", 1, 2, f16_to_float, f16_from_float, f16_vec_dot, WISP_TYPE_F16),
-    T(WISP_TYPE_BF16, "BF16", 1, 2, bf16_to_float, bf16_from_float, bf16_vec_dot, WISP_TYPE_BF16),
-    T(WISP_TYPE_Q4_0, "Q4_0", WISP_QK4_0, sizeof(block_q4_0), q4_0_to_float, q4_0_from_float,
-      q4_0_vec_dot, WISP_TYPE_Q8_0),
-    T(WISP_TYPE_Q4_1, "Q4_1", WISP_QK4_1, sizeof(block_q4_1), q4_1_to_float, q4_1_from_float,
-      q4_1_vec_dot, WISP_TYPE_Q8_1),
-    T(WISP_TYPE_Q5_0, "Q5_0", WISP_QK5_0, sizeof(block_q5_0), q5_0_to_float, q5_0_from_float,
-      q5_0_vec_dot, WISP_TYPE_Q8_0),
-    T(WISP_TYPE_Q5_1, "Q5_1", WISP_QK5_1, sizeof(block_q5_1), q5_1_to_float, q5_1_from_float,
-      q5_1_vec_dot, WISP_TYPE_Q8_1),
+    T(WISP_TYPE_F32, "F32", 1, 4, f32_to_float, f32_from_float, f32_from_float, f32_vec_dot,
+      wisp_simd_vec_dot_f32, NULL, WISP_TYPE_F32),
+    T(WISP_TYPE_F16, "F16", 1, 2, f16_to_float, f16_from_float, f16_from_float, f16_vec_dot,
+      wisp_simd_vec_dot_f16, NULL, WISP_TYPE_F16),
+    T(WISP_TYPE_BF16, "BF16", 1, 2, bf16_to_float, bf16_from_float, bf16_from_float, bf16_vec_dot,
+      wisp_simd_vec_dot_bf16, NULL, WISP_TYPE_BF16),
+    T(WISP_TYPE_Q4_0, "Q4_0", WISP_QK4_0, sizeof(block_q4_0), q4_0_to_float, q4_0_from_float, q4_0_from_float,
+      q4_0_vec_dot, wisp_simd_vec_dot_q4_0, wisp_simd_vec_dot4_q4_0, WISP_TYPE_Q8_0),
+    T(WISP_TYPE_Q4_1, "Q4_1", WISP_QK4_1, sizeof(block_q4_1), q4_1_to_float, q4_1_from_float, q4_1_from_float,
+      q4_1_vec_dot, wisp_simd_vec_dot_q4_1, wisp_simd_vec_dot4_q4_1, WISP_TYPE_Q8_1),
+    T(WISP_TYPE_Q5_0, "Q5_0", WISP_QK5_0, sizeof(block_q5_0), q5_0_to_float, q5_0_from_float, q5_0_from_float,
+      q5_0_vec_dot, wisp_simd_vec_dot_q5_0, wisp_simd_vec_dot4_q5_0, WISP_TYPE_Q8_0),
+    T(WISP_TYPE_Q5_1, "Q5_1", WISP_QK5_1, sizeof(block_q5_1), q5_1_to_float, q5_1_from_float, q5_1_from_float,
+      q5_1_vec_dot, wisp_simd_vec_dot_q5_1, wisp_simd_vec_dot4_q5_1, WISP_TYPE_Q8_1),
     T(WISP_TYPE_Q8_0, "Q8_0", WISP_QK8_0, sizeof(block_q8_0), q8_0_to_float, q8_0_from_float,
-      q8_0_vec_dot, WISP_TYPE_Q8_0),
+      wisp_simd_quantize_row_q8_0, q8_0_vec_dot, wisp_simd_vec_dot_q8_0, wisp_simd_vec_dot4_q8_0, WISP_TYPE_Q8_0),
     T(WISP_TYPE_Q8_1, "Q8_1", WISP_QK8_1, sizeof(block_q8_1), q8_1_to_float, q8_1_from_float,
-      NULL, WISP_TYPE_Q8_1),
-    T(WISP_TYPE_Q2_K, "Q2_K", WISP_QK_K, sizeof(block_q2_K), wisp_dequantize_row_q2_K,
-      wisp_quantize_row_q2_K, wisp_vec_dot_q2_K_q8_K, WISP_TYPE_Q8_K),
-    T(WISP_TYPE_Q3_K, "Q3_K", WISP_QK_K, sizeof(block_q3_K), wisp_dequantize_row_q3_K,
-      wisp_quantize_row_q3_K, wisp_vec_dot_q3_K_q8_K, WISP_TYPE_Q8_K),
-    T(WISP_TYPE_Q4_K, "Q4_K", WISP_QK_K, sizeof(block_q4_K), wisp_dequantize_row_q4_K,
-      wisp_quantize_row_q4_K, wisp_vec_dot_q4_K_q8_K, WISP_TYPE_Q8_K),
-    T(WISP_TYPE_Q5_K, "Q5_K", WISP_QK_K, sizeof(block_q5_K), wisp_dequantize_row_q5_K,
-      wisp_quantize_row_q5_K, wisp_vec_dot_q5_K_q8_K, WISP_TYPE_Q8_K),
-    T(WISP_TYPE_Q6_K, "Q6_K", WISP_QK_K, sizeof(block_q6_K), wisp_dequantize_row_q6_K,
-      wisp_quantize_row_q6_K, wisp_vec_dot_q6_K_q8_K, WISP_TYPE_Q8_K),
-    T(WISP_TYPE_Q8_K, "Q8_K", WISP_QK_K, sizeof(block_q8_K), wisp_dequantize_row_q8_K,
-      wisp_quantize_row_q8_K, NULL, WISP_TYPE_Q8_K),
+      wisp_simd_quantize_row_q8_1, NULL, NULL, NULL, WISP_TYPE_Q8_1),
+    T(WISP_TYPE_Q2_K, "Q2_K", WISP_QK_K, sizeof(block_q2_K), wisp_dequantize_row_q2_K, wisp_quantize_row_q2_K,
+      wisp_quantize_row_q2_K, wisp_vec_dot_q2_K_q8_K, wisp_simd_vec_dot_q2_K, wisp_simd_vec_dot4_q2_K,
+      WISP_TYPE_Q8_K),
+    T(WISP_TYPE_Q3_K, "Q3_K", WISP_QK_K, sizeof(block_q3_K), wisp_dequantize_row_q3_K, wisp_quantize_row_q3_K,
+      wisp_quantize_row_q3_K, wisp_vec_dot_q3_K_q8_K, wisp_simd_vec_dot_q3_K, wisp_simd_vec_dot4_q3_K,
+      WISP_TYPE_Q8_K),
+    T(WISP_TYPE_Q4_K, "Q4_K", WISP_QK_K, sizeof(block_q4_K), wisp_dequantize_row_q4_K, wisp_quantize_row_q4_K,
+      wisp_quantize_row_q4_K, wisp_vec_dot_q4_K_q8_K, wisp_simd_vec_dot_q4_K, wisp_simd_vec_dot4_q4_K,
+      WISP_TYPE_Q8_K),
+    T(WISP_TYPE_Q5_K, "Q5_K", WISP_QK_K, sizeof(block_q5_K), wisp_dequantize_row_q5_K, wisp_quantize_row_q5_K,
+      wisp_quantize_row_q5_K, wisp_vec_dot_q5_K_q8_K, wisp_simd_vec_dot_q5_K, wisp_simd_vec_dot4_q5_K,
+      WISP_TYPE_Q8_K),
+    T(WISP_TYPE_Q6_K, "Q6_K", WISP_QK_K, sizeof(block_q6_K), wisp_dequantize_row_q6_K, wisp_quantize_row_q6_K,
+      wisp_quantize_row_q6_K, wisp_vec_dot_q6_K_q8_K, wisp_simd_vec_dot_q6_K, wisp_simd_vec_dot4_q6_K,
+      WISP_TYPE_Q8_K),
+    T(WISP_TYPE_Q8_K, "Q8_K", WISP_QK_K, sizeof(block_q8_K), wisp_dequantize_row_q8_K, wisp_quantize_row_q8_K,
+      wisp_simd_quantize_row_q8_K, NULL, NULL, NULL, WISP_TYPE_Q8_K),
 };
 
 #undef T
+#undef SIMD
 
 const wisp_quant_traits *wisp_quant_get(uint32_t type) {
     if (type >= WISP_TYPE_COUNT || k_traits[type].name == NULL) return NULL;

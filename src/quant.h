@@ -28,6 +28,9 @@ typedef void (*wisp_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*wisp_from_float_fn)(const float *src, void *dst, int64_t n);
 /* Dot product of one row x (this type) with one row y (vec_dot_type), n elements. */
 typedef float (*wisp_vec_dot_fn)(int64_t n, const void *x, const void *y);
+/* Four activation rows at once: out[c] = vec_dot(n, x, y + c*by), c = 0..3. Lets a
+ * prefill matmul decode each weight block once for four tokens. */
+typedef void (*wisp_vec_dot4_fn)(int64_t n, const void *x, const void *y, size_t by, float out[4]);
 
 typedef struct wisp_quant_traits {
     uint32_t type;
@@ -38,6 +41,12 @@ typedef struct wisp_quant_traits {
     wisp_from_float_fn from_float;  /* quantize (reference rounding, as ggml's quantize_row_*_ref) */
     wisp_vec_dot_fn vec_dot;        /* NULL for activation-only types (Q8_1, Q8_K) */
     uint32_t vec_dot_type;
+    /* The fastest build-time choice sits in from_float/vec_dot above (the SIMD128
+     * kernels when compiled in; bit-identical results). The scalar kernels stay
+     * reachable as the oracle for tests: */
+    wisp_from_float_fn from_float_ref;
+    wisp_vec_dot_fn vec_dot_ref;
+    wisp_vec_dot4_fn vec_dot4;      /* NULL: call vec_dot per token */
 } wisp_quant_traits;
 
 /* Traits of a type id, or NULL when wisp cannot compute with that type. */

@@ -161,7 +161,9 @@ typedef struct wisp_detok {
 } wisp_detok;
 void wisp_detok_init(wisp_detok *d, const wisp_model *m, bool special);
 /* Appends the text for token t to buf (at most cap bytes); returns bytes written or
- * negative status (-WISP_ERR_INVALID_ARG if cap is too small: keep cap >= 64). */
+ * negative status (-WISP_ERR_INVALID_ARG if cap is too small; nothing is consumed then, so
+ * retry bigger. 64 is not always enough: BPE vocabularies have 128- and 256-byte pieces, and
+ * invalid bytes become 3-byte U+FFFD: 3 * (token_to_piece count + 8) always suffices). */
 int32_t wisp_detok_push(wisp_detok *d, wisp_token t, char *buf, int32_t cap);
 /* Flushes held bytes (as U+FFFD). */
 int32_t wisp_detok_flush(wisp_detok *d, char *buf, int32_t cap);

@@ -12,6 +12,7 @@
  *   - Buffers passed in (text, token ids) are allocated by JS with wx_malloc.
  */
 #include <emscripten/emscripten.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@ static struct {
     uint64_t needed;
     char err[WX_ERR_LEN];
     char piece[WX_PIECE_CAP];
+    char *piece_big;           /* grown on demand for pieces longer than WX_PIECE_CAP */
+    char *piece_out;           /* where the last detok push/flush wrote (piece or piece_big) */
     char *json;
     uint32_t n_threads;
 } S;
@@ -45,6 +48,9 @@ static int fail(int status, const char *msg) {
 
 EMSCRIPTEN_KEEPALIVE void *wx_malloc(uint32_t n) { return malloc(n ? n : 1); }
 EMSCRIPTEN_KEEPALIVE void wx_free(void *p) { free(p); }
+/* Bytes currently malloc'd (dlmalloc's mallinfo): wasm memory never shrinks, but this
+ * returns to its baseline when everything is freed (tests/js/faults.test.mjs, soak). */
+EMSCRIPTEN_KEEPALIVE double wx_mem_in_use(void) { return (double)mallinfo().uordblks; }
 
 /* ---------------------------------------------------------------- errors */
 
@@ -65,6 +71,9 @@ static void release_all(void) {
     S.header_len = 0;
     free(S.json);
     S.json = NULL;
+    free(S.piece_big);
+    S.piece_big = NULL;
+    S.piece_out = NULL;
     S.finished = 0;
 }
 
@@ -218,17 +227,34 @@ EMSCRIPTEN_KEEPALIVE int wx_tokenize(const char *text, uint32_t len, int32_t *ou
 EMSCRIPTEN_KEEPALIVE void wx_detok_reset(int special) {
     if (S.model) wisp_detok_init(&S.detok, S.model, special != 0);
 }
-EMSCRIPTEN_KEEPALIVE char *wx_piece_ptr(void) { return S.piece; }
+EMSCRIPTEN_KEEPALIVE char *wx_piece_ptr(void) { return S.piece_out ? S.piece_out : S.piece; }
 /* Bytes of text for token t written at wx_piece_ptr(), or a negative status. */
 EMSCRIPTEN_KEEPALIVE int wx_detok_push(int32_t t) {
     if (!S.finished) return -fail(WISP_ERR_INVALID_ARG, "no model loaded");
     if (t < 0) return -fail(WISP_ERR_INVALID_ARG, "invalid token id");
+    S.piece_out = S.piece;
     int32_t n = wisp_detok_push(&S.detok, t, S.piece, WX_PIECE_CAP);
+    /* FIX (reliability): a piece may need more than WX_PIECE_CAP bytes (StarCoder/SmolLM
+     * vocabularies have 256-byte tokens, plus held bytes, and invalid bytes expand 3x to
+     * U+FFFD); a too-small buffer consumes nothing, so retry into a big enough heap buffer. */
+    if (n == -WISP_ERR_INVALID_ARG) {
+        int32_t need = wisp_token_to_piece(S.model, t, NULL, 0, S.detok.special);
+        if (need >= 0) {
+            size_t cap = 3 * ((size_t)need + sizeof S.detok.pending) + 16;
+            char *big = (char *)realloc(S.piece_big, cap);
+            if (big) {
+                S.piece_big = big;
+                n = wisp_detok_push(&S.detok, t, big, (int32_t)cap);
+                if (n >= 0) S.piece_out = big;
+            }
+        }
+    }
     if (n < 0) snprintf(S.err, sizeof S.err, "detokenize failed for token %d: %s", t, wisp_status_str((wisp_status)-n));
     return n;
 }
 EMSCRIPTEN_KEEPALIVE int wx_detok_flush(void) {
     if (!S.finished) return 0;
+    S.piece_out = S.piece;
     return wisp_detok_flush(&S.detok, S.piece, WX_PIECE_CAP);
 }
 EMSCRIPTEN_KEEPALIVE int wx_is_eog(int32_t t) { return S.finished && wisp_token_is_eog(S.model, t); }

@@ -14,7 +14,7 @@ JOBS="${JOBS:-2}"
 mkdir -p "$B/obj"
 
 CFLAGS=(-std=c11 -O2 -msimd128 -DWISP_NO_THREADS -D_POSIX_C_SOURCE=200809L -I"$ROOT/src" -I"$ROOT/tests" -I"$ROOT/tests/support"
-        "-DWISP_DEFAULT_FIXTURES=\"$FIX\"" -Wno-unused-parameter)
+        "-DWISP_DEFAULT_FIXTURES=\"$FIX\"" "-DWISP_GENERIC_REFS=\"$ROOT/tests/reference-generic\"" -Wno-unused-parameter)
 LDFLAGS=(-O2 -msimd128 -sNODERAWFS=1 -sENVIRONMENT=node -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB
          -sTOTAL_STACK=16MB -sINITIAL_MEMORY=64MB -sEXIT_RUNTIME=1 '-sDEFAULT_LIBRARY_FUNCS_TO_INCLUDE=$ENV'
          --pre-js "$ROOT/tests/js/c-tests-pre.js")

@@ -1,0 +1,658 @@
+/* kernels_simd128.c — WebAssembly SIMD128 kernels: dot products for every weight type,
+ * the activation quantizers (Q8_0, Q8_1, Q8_K) and the vector parts of attention.
+ * Natively the same code runs through SIMDe (see simd128.h).
+ *
+ * Contract: bit-identical to the scalar kernels in quant.c / quant_k.c. Integer work
+ * (the bulk) is done 16 lanes at a time, in any order, since int sums are exact; every
+ * float operation is then done with the same operands in the same order as the scalar
+ * code (per block, or per ggml lane for the k-quants), just four blocks or eight lanes
+ * per instruction. That keeps the scalar kernels a precise oracle and our logits equal
+ * to llama.cpp's generic build. */
+#include "kernels_simd128.h"
+
+#if WISP_HAVE_SIMD128
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF /* see quant.c */
+#endif
+
+#define FP16(h) wisp_fp16_to_fp32_inline(h)
+
+static inline uint16_t ld16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+static inline float ldf(const uint8_t *p) {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+/* four halves at p, p+stride, ... -> four floats */
+WISP_VINLINE v128_t h2f_gather4(const uint8_t *p, size_t stride) {
+    return wisp_v_h2f_i32(wasm_i32x4_make(ld16(p), ld16(p + stride), ld16(p + 2 * stride), ld16(p + 3 * stride)));
+}
+
+/* ================================================================ F32 / F16 / BF16
+ * The scalar dot sums float products in a double, serially (ggml's generic order). The
+ * products are computed four at a time here; the serial double sum is kept so the result
+ * is identical, which the traits table needs. Attention uses wisp_simd_dot_f16_fast. */
+
+WISP_VINLINE double sum4_serial(double s, v128_t p) {
+    s += (double)wasm_f32x4_extract_lane(p, 0);
+    s += (double)wasm_f32x4_extract_lane(p, 1);
+    s += (double)wasm_f32x4_extract_lane(p, 2);
+    s += (double)wasm_f32x4_extract_lane(p, 3);
+    return s;
+}
+
+float wisp_simd_vec_dot_f32(int64_t n, const void *vx, const void *vy) {
+    const float *x = (const float *)vx, *y = (const float *)vy;
+    double s = 0.0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) s = sum4_serial(s, wasm_f32x4_mul(wasm_v128_load(x + i), wasm_v128_load(y + i)));
+    for (; i < n; i++) s += (double)(x[i] * y[i]);
+    return (float)s;
+}
+
+float wisp_simd_vec_dot_f16(int64_t n, const void *vx, const void *vy) {
+    const wisp_fp16 *x = (const wisp_fp16 *)vx, *y = (const wisp_fp16 *)vy;
+    double s = 0.0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t x0, x1, y0, y1;
+        wisp_v_h2f_x8(wasm_v128_load(x + i), &x0, &x1);
+        wisp_v_h2f_x8(wasm_v128_load(y + i), &y0, &y1);
+        s = sum4_serial(s, wasm_f32x4_mul(x0, y0));
+        s = sum4_serial(s, wasm_f32x4_mul(x1, y1));
+    }
+    for (; i < n; i++) s += (double)(FP16(x[i]) * FP16(y[i]));
+    return (float)s;
+}
+
+WISP_VINLINE void bf2f_x8(v128_t h, v128_t *lo, v128_t *hi) {
+    *lo = wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(h), 16);
+    *hi = wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(h), 16);
+}
+
+float wisp_simd_vec_dot_bf16(int64_t n, const void *vx, const void *vy) {
+    const wisp_bf16 *x = (const wisp_bf16 *)vx, *y = (const wisp_bf16 *)vy;
+    double s = 0.0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t x0, x1, y0, y1;
+        bf2f_x8(wasm_v128_load(x + i), &x0, &x1);
+        bf2f_x8(wasm_v128_load(y + i), &y0, &y1);
+        s = sum4_serial(s, wasm_f32x4_mul(x0, y0));
+        s = sum4_serial(s, wasm_f32x4_mul(x1, y1));
+    }
+    for (; i < n; i++) s += (double)(wisp_bf16_to_fp32_inline(x[i]) * wisp_bf16_to_fp32_inline(y[i]));
+    return (float)s;
+}
+
+/* ================================================================ 32-element quants */
+
+enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0 };
+
+/* bytes per weight block, and where its quants start */
+#define XSIZE(k) ((k) == K_Q4_0 ? 18 : (k) == K_Q4_1 ? 20 : (k) == K_Q5_0 ? 22 : (k) == K_Q5_1 ? 24 : 34)
+/* activation: Q8_1 (d, s, qs) for the _1 types, Q8_0 (d, qs) otherwise */
+#define HAS_M(k) ((k) == K_Q4_1 || (k) == K_Q5_1)
+#define YSIZE(k) (HAS_M(k) ? 36 : 34)
+#define YQS(k) (HAS_M(k) ? 4 : 2)
+
+/* The 5th bits: bit j of the little-endian u32 qh -> 0x10 in byte j (j = 0..15 for lo,
+ * 16..31 for hi). Each byte of qh is spread over 8 lanes and tested against 1<<lane. */
+WISP_VINLINE void q5_high_bits(const uint8_t *qhp, v128_t *lo, v128_t *hi) {
+    uint32_t qh;
+    memcpy(&qh, qhp, 4);
+    const v128_t h = wasm_i32x4_splat((int32_t)qh);
+    const v128_t bit = wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+    const v128_t b01 = wasm_i8x16_shuffle(h, h, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const v128_t b23 = wasm_i8x16_shuffle(h, h, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const v128_t x10 = wasm_i8x16_splat(0x10);
+    *lo = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(b01, bit), bit), x10);
+    *hi = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(b23, bit), bit), x10);
+}
+
+/* One weight block -> its 32 quants as two i8x16 (elements 0..15, 16..31), with the
+ * offset (-8 / -16) applied for the symmetric types. */
+WISP_VINLINE void decode32(int kind, const uint8_t *b, v128_t *lo, v128_t *hi) {
+    const v128_t m4 = wasm_i8x16_splat(0x0F);
+    switch (kind) {
+    case K_Q4_0: {
+        const v128_t q = wasm_v128_load(b + 2), e = wasm_i8x16_splat(8);
+        *lo = wasm_i8x16_sub(wasm_v128_and(q, m4), e);
+        *hi = wasm_i8x16_sub(wasm_u8x16_shr(q, 4), e);
+        break;
+    }
+    case K_Q4_1: {
+        const v128_t q = wasm_v128_load(b + 4);
+        *lo = wasm_v128_and(q, m4);
+        *hi = wasm_u8x16_shr(q, 4);
+        break;
+    }
+    case K_Q5_0: {
+        const v128_t q = wasm_v128_load(b + 6), e = wasm_i8x16_splat(16);
+        v128_t hl, hh;
+        q5_high_bits(b + 2, &hl, &hh);
+        *lo = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(q, m4), hl), e);
+        *hi = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(q, 4), hh), e);
+        break;
+    }
+    case K_Q5_1: {
+        const v128_t q = wasm_v128_load(b + 8);
+        v128_t hl, hh;
+        q5_high_bits(b + 4, &hl, &hh);
+        *lo = wasm_v128_or(wasm_v128_and(q, m4), hl);
+        *hi = wasm_v128_or(wasm_u8x16_shr(q, 4), hh);
+        break;
+    }
+    default:
+        *lo = wasm_v128_load(b + 2);
+        *hi = wasm_v128_load(b + 18);
+        break;
+    }
+}
+
+/* The per-block float result, in the scalar kernel's exact expression order. Vector
+ * form (four blocks per lane) and scalar form (tail blocks). */
+WISP_VINLINE v128_t combine4(int kind, v128_t fsum, v128_t xd, v128_t xm, v128_t yd, v128_t ys) {
+    switch (kind) {
+    case K_Q4_0: return wasm_f32x4_mul(wasm_f32x4_mul(fsum, xd), yd);          /* (s*dx)*dy */
+    case K_Q8_0: return wasm_f32x4_mul(fsum, wasm_f32x4_mul(xd, yd));          /* s*(dx*dy) */
+    case K_Q5_0: return wasm_f32x4_mul(wasm_f32x4_mul(xd, yd), fsum);          /* (dx*dy)*s */
+    default:                                                                   /* + m*s_y */
+        return wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(xd, yd), fsum), wasm_f32x4_mul(xm, ys));
+    }
+}
+WISP_VINLINE float combine1(int kind, float fsum, float xd, float xm, float yd, float ys) {
+    switch (kind) {
+    case K_Q4_0: return fsum * xd * yd;
+    case K_Q8_0: return fsum * (xd * yd);
+    case K_Q5_0: return (xd * yd) * fsum;
+    default: return (xd * yd) * fsum + xm * ys;
+    }
+}
+
+/* nc (1..4, a compile-time constant after inlining) tokens against one weight row:
+ * each group of four weight blocks is decoded once and used for every token. */
+WISP_VINLINE void dot32(int kind, int nc, int64_t n, const uint8_t *x, const uint8_t *y, size_t by, float *out) {
+    const size_t bx = XSIZE(kind), byb = YSIZE(kind), yq = YQS(kind);
+    const int64_t nb = n / 32;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        const uint8_t *xb = x + (size_t)i * bx;
+        v128_t w[8];
+        for (int k = 0; k < 4; k++) decode32(kind, xb + k * bx, &w[2 * k], &w[2 * k + 1]);
+        const v128_t xd = h2f_gather4(xb, bx);
+        const v128_t xm = HAS_M(kind) ? h2f_gather4(xb + 2, bx) : xd;
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *yb = y + (size_t)c * by + (size_t)i * byb;
+            v128_t s[4];
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *q = yb + k * byb + yq;
+                s[k] = wasm_i32x4_add(wisp_v_dot_i8x16(w[2 * k], wasm_v128_load(q)),
+                                      wisp_v_dot_i8x16(w[2 * k + 1], wasm_v128_load(q + 16)));
+            }
+            const v128_t fsum = wasm_f32x4_convert_i32x4(wisp_v_hsum4_i32(s[0], s[1], s[2], s[3]));
+            const v128_t yd = h2f_gather4(yb, byb);
+            const v128_t ys = HAS_M(kind) ? h2f_gather4(yb + 2, byb) : yd;
+            const v128_t r = combine4(kind, fsum, xd, xm, yd, ys);
+            /* the running sum stays serial, block by block, as in the scalar kernel */
+            float a = acc[c];
+            a += wasm_f32x4_extract_lane(r, 0);
+            a += wasm_f32x4_extract_lane(r, 1);
+            a += wasm_f32x4_extract_lane(r, 2);
+            a += wasm_f32x4_extract_lane(r, 3);
+            acc[c] = a;
+        }
+    }
+    for (; i < nb; i++) {
+        const uint8_t *xb = x + (size_t)i * bx;
+        v128_t w0, w1;
+        decode32(kind, xb, &w0, &w1);
+        const float xd = FP16(ld16(xb)), xm = HAS_M(kind) ? FP16(ld16(xb + 2)) : 0.0f;
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *yb = y + (size_t)c * by + (size_t)i * byb;
+            const int32_t si = wisp_v_hsum_i32(wasm_i32x4_add(wisp_v_dot_i8x16(w0, wasm_v128_load(yb + yq)),
+                                                              wisp_v_dot_i8x16(w1, wasm_v128_load(yb + yq + 16))));
+            const float yd = FP16(ld16(yb)), ys = HAS_M(kind) ? FP16(ld16(yb + 2)) : 0.0f;
+            acc[c] += combine1(kind, (float)si, xd, xm, yd, ys);
+        }
+    }
+    for (int c = 0; c < nc; c++) out[c] = acc[c];
+}
+
+#define DEF_DOT32(name, kind)                                                                       \
+    float wisp_simd_vec_dot_##name(int64_t n, const void *x, const void *y) {                      \
+        float r;                                                                                    \
+        dot32(kind, 1, n, (const uint8_t *)x, (const uint8_t *)y, 0, &r);                           \
+        return r;                                                                                   \
+    }                                                                                               \
+    void wisp_simd_vec_dot4_##name(int64_t n, const void *x, const void *y, size_t by, float out[4]) { \
+        dot32(kind, 4, n, (const uint8_t *)x, (const uint8_t *)y, by, out);                         \
+    }
+DEF_DOT32(q4_0, K_Q4_0)
+DEF_DOT32(q4_1, K_Q4_1)
+DEF_DOT32(q5_0, K_Q5_0)
+DEF_DOT32(q5_1, K_Q5_1)
+DEF_DOT32(q8_0, K_Q8_0)
+
+/* ================================================================ k-quants
+ * A weight block is first unpacked to 256 int8 quants (a[], 16-aligned), once for all
+ * the tokens of a tile; then each token's dot reads a[] and the Q8_K block. */
+
+#define QK WISP_QK_K
+#define Q8K_SIZE sizeof(block_q8_K)
+
+WISP_VINLINE v128_t splat16(int v) { return wasm_i16x8_splat((int16_t)v); }
+
+/* i16 products of 16 int8 pairs with element e in lane e % 8 (lo half + hi half) */
+WISP_VINLINE v128_t prod16_lanes(v128_t a, v128_t b) {
+    return wasm_i16x8_add(wasm_i16x8_extmul_low_i8x16(a, b), wasm_i16x8_extmul_high_i8x16(a, b));
+}
+
+static inline void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* ---- Q2_K: all-integer per block, so any lane order works */
+WISP_VINLINE void dot_q2_K(int nc, int64_t n, const void *vx, const void *vy, size_t by, float *out) {
+    const block_q2_K *x = (const block_q2_K *)vx;
+    const int64_t nb = n / QK;
+    float sumf[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    _Alignas(16) int8_t a[QK];
+    for (int64_t i = 0; i < nb; i++) {
+        /* element 128k + 32s + l is bits 2s of qs[32k + l] */
+        for (int k = 0; k < 2; k++)
+            for (int h = 0; h < 2; h++) {
+                const v128_t q = wasm_v128_load(x[i].qs + 32 * k + 16 * h);
+                for (int s = 0; s < 4; s++)
+                    wasm_v128_store(a + 128 * k + 32 * s + 16 * h,
+                                    wasm_v128_and(wasm_u8x16_shr(q, 2 * s), wasm_i8x16_splat(3)));
+            }
+        const v128_t sc8 = wasm_v128_load(x[i].scales);
+        const v128_t mn = wasm_u8x16_shr(sc8, 4);
+        const v128_t mn0 = wasm_u16x8_extend_low_u8x16(mn), mn1 = wasm_u16x8_extend_high_u8x16(mn);
+        int scl[16];
+        for (int j = 0; j < 16; j++) scl[j] = x[i].scales[j] & 0x0F;
+        const float xd = FP16(x[i].d), xdmin = FP16(x[i].dmin);
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * Q8K_SIZE;
+            const int8_t *q8 = (const int8_t *)(yb + 4);
+            const v128_t bs0 = wasm_v128_load(yb + 260), bs1 = wasm_v128_load(yb + 276);
+            const int summs = wisp_v_hsum_i32(
+                wasm_i32x4_add(wasm_i32x4_dot_i16x8(bs0, mn0), wasm_i32x4_dot_i16x8(bs1, mn1)));
+            v128_t isv = wasm_i32x4_splat(0);
+            for (int j = 0; j < 16; j++) {
+                const v128_t p = prod16_lanes(wasm_v128_load(a + 16 * j), wasm_v128_load(q8 + 16 * j));
+                isv = wasm_i32x4_add(isv, wasm_i32x4_dot_i16x8(p, splat16(scl[j])));
+            }
+            const int isum = wisp_v_hsum_i32(isv);
+            const float yd = ldf(yb);
+            const float dall = yd * xd, dmin = yd * xdmin;
+            sumf[c] += dall * (float)isum - dmin * (float)summs;
+        }
+    }
+    for (int c = 0; c < nc; c++) out[c] = sumf[c];
+}
+
+/* ---- shared tail of Q3_K / Q6_K: 16 sub-blocks of 16 with signed scales, ggml's 8 lanes */
+WISP_VINLINE void lanes16_token(const int8_t *a, const int8_t *q8, const int *sc, v128_t *lo, v128_t *hi) {
+    v128_t l0 = wasm_i32x4_splat(0), l1 = wasm_i32x4_splat(0);
+    for (int j = 0; j < 16; j++) {
+        const v128_t p = prod16_lanes(wasm_v128_load(a + 16 * j), wasm_v128_load(q8 + 16 * j));
+        const v128_t s = splat16(sc[j]);
+        l0 = wasm_i32x4_add(l0, wasm_i32x4_extmul_low_i16x8(p, s));
+        l1 = wasm_i32x4_add(l1, wasm_i32x4_extmul_high_i16x8(p, s));
+    }
+    *lo = l0;
+    *hi = l1;
+}
+
+WISP_VINLINE float sum8_lanes(v128_t lo, v128_t hi, float start) {
+    float s = start;
+    s += wasm_f32x4_extract_lane(lo, 0);
+    s += wasm_f32x4_extract_lane(lo, 1);
+    s += wasm_f32x4_extract_lane(lo, 2);
+    s += wasm_f32x4_extract_lane(lo, 3);
+    s += wasm_f32x4_extract_lane(hi, 0);
+    s += wasm_f32x4_extract_lane(hi, 1);
+    s += wasm_f32x4_extract_lane(hi, 2);
+    s += wasm_f32x4_extract_lane(hi, 3);
+    return s;
+}
+
+static void unpack_q3_scales(const uint8_t *s, int out[16]) {
+    for (int j = 0; j < 16; j++) {
+        const int lo = j < 8 ? (s[j] & 0x0F) : (s[j - 8] >> 4);
+        const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = (lo | (hi << 4)) - 32;
+    }
+}
+
+WISP_VINLINE void dot_q3_K(int nc, int64_t n, const void *vx, const void *vy, size_t by, float *out) {
+    const block_q3_K *x = (const block_q3_K *)vx;
+    const int64_t nb = n / QK;
+    v128_t slo[4], shi[4];
+    for (int c = 0; c < 4; c++) slo[c] = shi[c] = wasm_f32x4_splat(0.0f);
+    _Alignas(16) int8_t a[QK];
+    for (int64_t i = 0; i < nb; i++) {
+        /* element 128h + 32s + l: bits 2s of qs[32h + l], minus 4 unless hmask bit 4h+s */
+        for (int hf = 0; hf < 2; hf++)
+            for (int p = 0; p < 2; p++) {
+                const v128_t q = wasm_v128_load(x[i].qs + 32 * hf + 16 * p);
+                const v128_t hm = wasm_v128_load(x[i].hmask + 16 * p);
+                for (int s = 0; s < 4; s++) {
+                    const v128_t v = wasm_v128_and(wasm_u8x16_shr(q, 2 * s), wasm_i8x16_splat(3));
+                    const v128_t hb = wasm_v128_and(wasm_u8x16_shr(hm, 4 * hf + s), wasm_i8x16_splat(1));
+                    wasm_v128_store(a + 128 * hf + 32 * s + 16 * p,
+                                    wasm_i8x16_add(wasm_i8x16_sub(v, wasm_i8x16_splat(4)), wasm_i8x16_shl(hb, 2)));
+                }
+            }
+        int sc[16];
+        unpack_q3_scales(x[i].scales, sc);
+        const float xd = FP16(x[i].d);
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * Q8K_SIZE;
+            v128_t l0, l1;
+            lanes16_token(a, (const int8_t *)(yb + 4), sc, &l0, &l1);
+            const v128_t d = wasm_f32x4_splat(xd * ldf(yb));
+            slo[c] = wasm_f32x4_add(slo[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
+            shi[c] = wasm_f32x4_add(shi[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l1)));
+        }
+    }
+    for (int c = 0; c < nc; c++) out[c] = sum8_lanes(slo[c], shi[c], 0.0f);
+}
+
+WISP_VINLINE void dot_q6_K(int nc, int64_t n, const void *vx, const void *vy, size_t by, float *out) {
+    const block_q6_K *x = (const block_q6_K *)vx;
+    const int64_t nb = n / QK;
+    v128_t slo[4], shi[4];
+    for (int c = 0; c < 4; c++) slo[c] = shi[c] = wasm_f32x4_splat(0.0f);
+    _Alignas(16) int8_t a[QK];
+    const v128_t m4 = wasm_i8x16_splat(0x0F), m3 = wasm_i8x16_splat(3), e32 = wasm_i8x16_splat(32);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        for (int hf = 0; hf < 2; hf++, ql += 64, qh += 32)
+            for (int p = 0; p < 2; p++) {
+                const v128_t l0 = wasm_v128_load(ql + 16 * p), l1 = wasm_v128_load(ql + 32 + 16 * p);
+                const v128_t h = wasm_v128_load(qh + 16 * p);
+                int8_t *d = a + 128 * hf + 16 * p;
+                wasm_v128_store(d, wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(l0, m4),
+                                                               wasm_i8x16_shl(wasm_v128_and(h, m3), 4)), e32));
+                wasm_v128_store(d + 32, wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(l1, m4),
+                                                                    wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h, 2), m3), 4)), e32));
+                wasm_v128_store(d + 64, wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(l0, 4),
+                                                                    wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h, 4), m3), 4)), e32));
+                wasm_v128_store(d + 96, wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(l1, 4),
+                                                                    wasm_i8x16_shl(wasm_u8x16_shr(h, 6), 4)), e32));
+            }
+        int sc[16];
+        for (int j = 0; j < 16; j++) sc[j] = x[i].scales[j];
+        const float xd = FP16(x[i].d);
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * Q8K_SIZE;
+            v128_t l0, l1;
+            lanes16_token(a, (const int8_t *)(yb + 4), sc, &l0, &l1);
+            const v128_t d = wasm_f32x4_splat(xd * ldf(yb));
+            slo[c] = wasm_f32x4_add(slo[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
+            shi[c] = wasm_f32x4_add(shi[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l1)));
+        }
+    }
+    for (int c = 0; c < nc; c++) out[c] = sum8_lanes(slo[c], shi[c], 0.0f);
+}
+
+/* ---- Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins */
+WISP_VINLINE void dot_k_affine(int nc, int is_q5, int64_t n, const void *vx, const void *vy, size_t by, float *out) {
+    const int64_t nb = n / QK;
+    const size_t bx = is_q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    v128_t slo[4], shi[4];
+    float sumf[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int c = 0; c < 4; c++) slo[c] = shi[c] = wasm_f32x4_splat(0.0f);
+    _Alignas(16) int8_t a[QK];
+    const v128_t m4 = wasm_i8x16_splat(0x0F), one = wasm_i8x16_splat(1);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = (const uint8_t *)vx + (size_t)i * bx;
+        const uint8_t *scales = xb + 4;
+        const uint8_t *qs = is_q5 ? xb + 16 + 32 : xb + 16;
+        const uint8_t *qh = xb + 16;
+        for (int j = 0; j < 4; j++)
+            for (int p = 0; p < 2; p++) {
+                const v128_t q = wasm_v128_load(qs + 32 * j + 16 * p);
+                v128_t lo = wasm_v128_and(q, m4), hi = wasm_u8x16_shr(q, 4);
+                if (is_q5) {
+                    const v128_t h = wasm_v128_load(qh + 16 * p);
+                    lo = wasm_i8x16_add(lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h, 2 * j), one), 4));
+                    hi = wasm_i8x16_add(hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h, 2 * j + 1), one), 4));
+                }
+                wasm_v128_store(a + 64 * j + 16 * p, lo);
+                wasm_v128_store(a + 64 * j + 32 + 16 * p, hi);
+            }
+        int sc[8], mn[8];
+        for (int j = 0; j < 8; j++) scale_min_k4(j, scales, &sc[j], &mn[j]);
+        /* bsums[j] pairs with mn[j/2] */
+        const v128_t mn0 = wasm_i16x8_make((int16_t)mn[0], (int16_t)mn[0], (int16_t)mn[1], (int16_t)mn[1],
+                                           (int16_t)mn[2], (int16_t)mn[2], (int16_t)mn[3], (int16_t)mn[3]);
+        const v128_t mn1 = wasm_i16x8_make((int16_t)mn[4], (int16_t)mn[4], (int16_t)mn[5], (int16_t)mn[5],
+                                           (int16_t)mn[6], (int16_t)mn[6], (int16_t)mn[7], (int16_t)mn[7]);
+        const float xd = FP16(ld16(xb)), xdmin = FP16(ld16(xb + 2));
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * Q8K_SIZE;
+            const int8_t *q8 = (const int8_t *)(yb + 4);
+            const int sumi = wisp_v_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(yb + 260), mn0),
+                                                            wasm_i32x4_dot_i16x8(wasm_v128_load(yb + 276), mn1)));
+            v128_t l0 = wasm_i32x4_splat(0), l1 = wasm_i32x4_splat(0);
+            for (int j = 0; j < 8; j++) {
+                /* 32 products of at most 31*128 each fold into 8 i16 lanes: |sum| <= 15872 */
+                const v128_t p = wasm_i16x8_add(prod16_lanes(wasm_v128_load(a + 32 * j), wasm_v128_load(q8 + 32 * j)),
+                                                prod16_lanes(wasm_v128_load(a + 32 * j + 16), wasm_v128_load(q8 + 32 * j + 16)));
+                const v128_t s = splat16(sc[j]);
+                l0 = wasm_i32x4_add(l0, wasm_i32x4_extmul_low_i16x8(p, s));
+                l1 = wasm_i32x4_add(l1, wasm_i32x4_extmul_high_i16x8(p, s));
+            }
+            const float yd = ldf(yb);
+            const v128_t d = wasm_f32x4_splat(xd * yd);
+            slo[c] = wasm_f32x4_add(slo[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
+            shi[c] = wasm_f32x4_add(shi[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l1)));
+            const float dmin = xdmin * yd;
+            sumf[c] -= dmin * (float)sumi;
+        }
+    }
+    for (int c = 0; c < nc; c++) out[c] = sum8_lanes(slo[c], shi[c], sumf[c]);
+}
+
+float wisp_simd_vec_dot_q2_K(int64_t n, const void *x, const void *y) { float r; dot_q2_K(1, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dot_q3_K(int64_t n, const void *x, const void *y) { float r; dot_q3_K(1, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dot_q4_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 0, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dot_q5_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 1, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dot_q6_K(int64_t n, const void *x, const void *y) { float r; dot_q6_K(1, n, x, y, 0, &r); return r; }
+void wisp_simd_vec_dot4_q2_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q2_K(4, n, x, y, by, out); }
+void wisp_simd_vec_dot4_q3_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q3_K(4, n, x, y, by, out); }
+void wisp_simd_vec_dot4_q4_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 0, n, x, y, by, out); }
+void wisp_simd_vec_dot4_q5_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 1, n, x, y, by, out); }
+void wisp_simd_vec_dot4_q6_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q6_K(4, n, x, y, by, out); }
+
+/* ================================================================ activation quantizers */
+
+/* max |x| over 32 floats at x, NaN ignored (as fmaxf in the scalar loop) */
+WISP_VINLINE float amax_f32(const float *x, int cnt) {
+    v128_t m = wasm_f32x4_splat(0.0f);
+    /* pmax(m, v) = m < v ? v : m, so a NaN lane of v never replaces m */
+    for (int j = 0; j < cnt; j += 4) m = wasm_f32x4_pmax(m, wasm_f32x4_abs(wasm_v128_load(x + j)));
+    m = wasm_f32x4_pmax(m, wasm_i32x4_shuffle(m, m, 2, 3, 0, 1));
+    m = wasm_f32x4_pmax(m, wasm_i32x4_shuffle(m, m, 1, 0, 3, 2));
+    return wasm_f32x4_extract_lane(m, 0);
+}
+
+/* roundf (ties away from zero), then clamp to [-128, 127], NaN -> 0: round_i8 in quant.c */
+WISP_VINLINE v128_t round_i8_f32x4(v128_t v) {
+    const v128_t t = wasm_f32x4_trunc(v);
+    const v128_t frac = wasm_f32x4_sub(v, t); /* exact */
+    const v128_t away = wasm_f32x4_ge(wasm_f32x4_abs(frac), wasm_f32x4_splat(0.5f));
+    const v128_t one = wasm_v128_or(wasm_f32x4_splat(1.0f), wasm_v128_and(v, wasm_i32x4_splat((int32_t)0x80000000u)));
+    v128_t r = wasm_f32x4_add(t, wasm_v128_and(one, away));
+    r = wasm_f32x4_pmax(r, wasm_f32x4_splat(-128.0f)); /* NaN stays NaN ... */
+    r = wasm_f32x4_pmin(r, wasm_f32x4_splat(127.0f));
+    return wasm_i32x4_trunc_sat_f32x4(r);               /* ... and becomes 0 here */
+}
+
+/* 16 floats * id -> 16 int8 */
+WISP_VINLINE v128_t quant16_q8(const float *x, v128_t id) {
+    const v128_t a = round_i8_f32x4(wasm_f32x4_mul(wasm_v128_load(x), id));
+    const v128_t b = round_i8_f32x4(wasm_f32x4_mul(wasm_v128_load(x + 4), id));
+    const v128_t c = round_i8_f32x4(wasm_f32x4_mul(wasm_v128_load(x + 8), id));
+    const v128_t d = round_i8_f32x4(wasm_f32x4_mul(wasm_v128_load(x + 12), id));
+    return wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(a, b), wasm_i16x8_narrow_i32x4(c, d));
+}
+
+WISP_VINLINE int32_t sum_i8x16(v128_t q) {
+    return wisp_v_hsum_i32(wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_extadd_pairwise_i8x16(q)));
+}
+
+void wisp_simd_quantize_row_q8_0(const float *x, void *dst, int64_t n) {
+    block_q8_0 *y = (block_q8_0 *)dst;
+    const int64_t nb = n / WISP_QK8_0;
+    for (int64_t i = 0; i < nb; i++, x += WISP_QK8_0) {
+        const float amax = amax_f32(x, 32);
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = wisp_fp32_to_fp16_inline(d);
+        const v128_t vid = wasm_f32x4_splat(id);
+        wasm_v128_store(y[i].qs, quant16_q8(x, vid));
+        wasm_v128_store(y[i].qs + 16, quant16_q8(x + 16, vid));
+    }
+}
+
+void wisp_simd_quantize_row_q8_1(const float *x, void *dst, int64_t n) {
+    block_q8_1 *y = (block_q8_1 *)dst;
+    const int64_t nb = n / WISP_QK8_1;
+    for (int64_t i = 0; i < nb; i++, x += WISP_QK8_1) {
+        const float amax = amax_f32(x, 32);
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = wisp_fp32_to_fp16_inline(d);
+        const v128_t vid = wasm_f32x4_splat(id);
+        const v128_t q0 = quant16_q8(x, vid), q1 = quant16_q8(x + 16, vid);
+        wasm_v128_store(y[i].qs, q0);
+        wasm_v128_store(y[i].qs + 16, q1);
+        const int sum = sum_i8x16(q0) + sum_i8x16(q1);
+        y[i].s = wisp_fp32_to_fp16_inline((float)sum * d);
+    }
+}
+
+/* nearest_int(iscale * x) clamped to [-128, 127], as quant_k.c: the 1.5*2^23 trick */
+WISP_VINLINE v128_t q8k_round4(const float *x, v128_t is) {
+    const v128_t t = wasm_f32x4_add(wasm_f32x4_mul(is, wasm_v128_load(x)), wasm_f32x4_splat(12582912.0f));
+    const v128_t v = wasm_i32x4_sub(wasm_v128_and(t, wasm_i32x4_splat(0x007fffff)), wasm_i32x4_splat(0x00400000));
+    return wasm_i32x4_max(wasm_i32x4_splat(-128), wasm_i32x4_min(wasm_i32x4_splat(127), v));
+}
+
+void wisp_simd_quantize_row_q8_K(const float *x, void *dst, int64_t n) {
+    block_q8_K *y = (block_q8_K *)dst;
+    const int64_t nb = n / QK;
+    for (int64_t i = 0; i < nb; i++, x += QK) {
+        const float amax = amax_f32(x, QK);
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof(y[i]));
+            continue;
+        }
+        /* the scalar loop keeps the first element whose |x| is the maximum */
+        float max = 0.0f;
+        for (int j = 0; j < QK; j++)
+            if (fabsf(x[j]) == amax) {
+                max = x[j];
+                break;
+            }
+        const float iscale = -127.0f / max;
+        const v128_t is = wasm_f32x4_splat(iscale);
+        for (int j = 0; j < QK; j += 16) {
+            const v128_t a = q8k_round4(x + j, is), b = q8k_round4(x + j + 4, is);
+            const v128_t c = q8k_round4(x + j + 8, is), d = q8k_round4(x + j + 12, is);
+            const v128_t q = wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(a, b), wasm_i16x8_narrow_i32x4(c, d));
+            wasm_v128_store(y[i].qs + j, q);
+            y[i].bsums[j / 16] = (int16_t)sum_i8x16(q);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* ================================================================ attention pieces */
+
+float wisp_simd_dot_f16_fast(int64_t n, const wisp_fp16 *x, const wisp_fp16 *y) {
+    v128_t s0 = wasm_f64x2_splat(0.0), s1 = wasm_f64x2_splat(0.0);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t x0, x1, y0, y1;
+        wisp_v_h2f_x8(wasm_v128_load(x + i), &x0, &x1);
+        wisp_v_h2f_x8(wasm_v128_load(y + i), &y0, &y1);
+        const v128_t p0 = wasm_f32x4_mul(x0, y0), p1 = wasm_f32x4_mul(x1, y1);
+        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p0));
+        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p0, p0, 2, 3, 2, 3)));
+        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p1));
+        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p1, p1, 2, 3, 2, 3)));
+    }
+    const v128_t s = wasm_f64x2_add(s0, s1);
+    double sum = wasm_f64x2_extract_lane(s, 0) + wasm_f64x2_extract_lane(s, 1);
+    for (; i < n; i++) sum += (double)(FP16(x[i]) * FP16(y[i]));
+    return (float)sum;
+}
+
+void wisp_simd_f16_scale(wisp_fp16 *acc, float s, int64_t n) {
+    const v128_t vs = wasm_f32x4_splat(s);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t a0, a1;
+        wisp_v_h2f_x8(wasm_v128_load(acc + i), &a0, &a1);
+        wasm_v128_store(acc + i, wisp_v_f2h_x8(wasm_f32x4_mul(a0, vs), wasm_f32x4_mul(a1, vs)));
+    }
+    for (; i < n; i++) acc[i] = wisp_fp32_to_fp16_inline(FP16(acc[i]) * s);
+}
+
+void wisp_simd_f16_axpy(wisp_fp16 *acc, const wisp_fp16 *v, float s, int64_t n) {
+    const v128_t vs = wasm_f32x4_splat(s);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t a0, a1, v0, v1;
+        wisp_v_h2f_x8(wasm_v128_load(acc + i), &a0, &a1);
+        wisp_v_h2f_x8(wasm_v128_load(v + i), &v0, &v1);
+        wasm_v128_store(acc + i, wisp_v_f2h_x8(wasm_f32x4_add(a0, wasm_f32x4_mul(v0, vs)),
+                                               wasm_f32x4_add(a1, wasm_f32x4_mul(v1, vs))));
+    }
+    for (; i < n; i++) acc[i] = wisp_fp32_to_fp16_inline(FP16(acc[i]) + FP16(v[i]) * s);
+}
+
+void wisp_simd_f32_to_f16(wisp_fp16 *dst, const float *src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        wasm_v128_store(dst + i, wisp_v_f2h_x8(wasm_v128_load(src + i), wasm_v128_load(src + i + 4)));
+    for (; i < n; i++) dst[i] = wisp_fp32_to_fp16_inline(src[i]);
+}
+
+void wisp_simd_f16_to_f32_scale(float *dst, const wisp_fp16 *src, float s, int64_t n) {
+    const v128_t vs = wasm_f32x4_splat(s);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t a0, a1;
+        wisp_v_h2f_x8(wasm_v128_load(src + i), &a0, &a1);
+        wasm_v128_store(dst + i, wasm_f32x4_mul(a0, vs));
+        wasm_v128_store(dst + i + 4, wasm_f32x4_mul(a1, vs));
+    }
+    for (; i < n; i++) dst[i] = FP16(src[i]) * s;
+}
+
+#else
+/* ISO C forbids an empty translation unit */
+typedef int wisp_kernels_simd128_unused;
+#endif

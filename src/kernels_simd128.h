@@ -1,0 +1,62 @@
+/* kernels_simd128.h — the SIMD128 kernels (kernels_simd128.c): dot products for every
+ * weight type, the activation quantizers, and the vector pieces of attention and norms.
+ * Compiled when simd128.h says so; quant.c puts them into the traits table. */
+#ifndef WISP_KERNELS_SIMD128_H
+#define WISP_KERNELS_SIMD128_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quant.h"
+#include "simd128.h"
+
+#if WISP_HAVE_SIMD128
+
+/* Same contract and same result as the scalar kernels: integer sums are identical and
+ * every float is rounded in the scalar kernel's order, so results are bit-identical
+ * (the F32/F16/BF16 dots keep ggml's serial double sum too). */
+float wisp_simd_vec_dot_f32(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_f16(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_bf16(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_q4_0(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_q4_1(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_q5_0(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_q5_1(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_q8_0(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_q2_K(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_q3_K(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_q4_K(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_q5_K(int64_t n, const void *x, const void *y);
+float wisp_simd_vec_dot_q6_K(int64_t n, const void *x, const void *y);
+
+/* Four tokens at once: out[c] = vec_dot(n, x, y + c*by) for c = 0..3, bit-identical to
+ * four vec_dot calls; each weight block is decoded once for the four tokens. */
+void wisp_simd_vec_dot4_q4_0(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+void wisp_simd_vec_dot4_q4_1(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+void wisp_simd_vec_dot4_q5_0(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+void wisp_simd_vec_dot4_q5_1(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+void wisp_simd_vec_dot4_q8_0(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+void wisp_simd_vec_dot4_q2_K(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+void wisp_simd_vec_dot4_q3_K(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+void wisp_simd_vec_dot4_q4_K(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+void wisp_simd_vec_dot4_q5_K(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+void wisp_simd_vec_dot4_q6_K(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+
+/* Activation quantizers, byte-identical to the scalar ones. */
+void wisp_simd_quantize_row_q8_0(const float *x, void *y, int64_t n);
+void wisp_simd_quantize_row_q8_1(const float *x, void *y, int64_t n);
+void wisp_simd_quantize_row_q8_K(const float *x, void *y, int64_t n);
+
+/* Attention pieces. dot_f16_fast: like the F16 dot but with four double partial sums
+ * (differs from the serial sum only by double rounding, far below float precision).
+ * f16_scale / f16_axpy: acc[i] = fp16(fp16->f32(acc[i]) * s) and
+ * acc[i] = fp16(acc[i] + v[i] * s), element-wise exact as the scalar expressions.
+ * f32_to_f16 / f16_to_f32_scale: row conversions (exact). n multiple of 8 not required. */
+float wisp_simd_dot_f16_fast(int64_t n, const wisp_fp16 *x, const wisp_fp16 *y);
+void wisp_simd_f16_scale(wisp_fp16 *acc, float s, int64_t n);
+void wisp_simd_f16_axpy(wisp_fp16 *acc, const wisp_fp16 *v, float s, int64_t n);
+void wisp_simd_f32_to_f16(wisp_fp16 *dst, const float *src, int64_t n);
+void wisp_simd_f16_to_f32_scale(float *dst, const wisp_fp16 *src, float s, int64_t n);
+
+#endif
+#endif

@@ -1,0 +1,102 @@
+/* simd128.h — one place that decides whether WebAssembly SIMD128 code is compiled, and
+ * the vector helpers shared by the SIMD kernels (exact fp16 <-> fp32, reductions).
+ *
+ * In the browser build (-msimd128) the intrinsics come from <wasm_simd128.h>. Native
+ * builds run the very same source through SIMDe (CMake option WISP_SIMD128), so the
+ * kernels can be unit-tested, profiled and sanitized on the host. */
+#ifndef WISP_SIMD128_H
+#define WISP_SIMD128_H
+
+#include <stdint.h>
+
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#define WISP_HAVE_SIMD128 1
+#elif defined(WISP_SIMD128)
+#define SIMDE_WASM_SIMD128_ENABLE_NATIVE_ALIASES
+#include <simde/wasm/simd128.h>
+#define WISP_HAVE_SIMD128 1
+#else
+#define WISP_HAVE_SIMD128 0
+#endif
+
+#if WISP_HAVE_SIMD128
+
+#define WISP_VINLINE static inline __attribute__((always_inline))
+
+/* Four halves (low 16 bits of each i32 lane) -> four floats, bit-exact with
+ * wisp_fp16_to_fp32_inline: the same three candidates and mask select. */
+WISP_VINLINE v128_t wisp_v_h2f_i32(v128_t h) {
+    const v128_t sign = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16);
+    const v128_t nonsign = wasm_v128_and(h, wasm_i32x4_splat(0x7fff));
+    const v128_t exp = wasm_u32x4_shr(nonsign, 10);
+    const v128_t normal = wasm_i32x4_add(wasm_i32x4_shl(nonsign, 13), wasm_i32x4_splat(112 << 23));
+    const v128_t special = wasm_v128_or(wasm_i32x4_shl(nonsign, 13), wasm_i32x4_splat(0x7f800000));
+    const v128_t sub = wasm_f32x4_mul(wasm_f32x4_convert_i32x4(nonsign), wasm_f32x4_splat(5.9604644775390625e-8f));
+    const v128_t is_sub = wasm_i32x4_eq(exp, wasm_i32x4_splat(0));
+    const v128_t is_special = wasm_i32x4_eq(exp, wasm_i32x4_splat(31));
+    v128_t r = wasm_v128_bitselect(sub, normal, is_sub);
+    r = wasm_v128_bitselect(special, r, is_special);
+    return wasm_v128_or(sign, r);
+}
+
+/* Eight halves -> two vectors of four floats (lanes 0..3 and 4..7). */
+WISP_VINLINE void wisp_v_h2f_x8(v128_t h8, v128_t *lo, v128_t *hi) {
+    *lo = wisp_v_h2f_i32(wasm_u32x4_extend_low_u16x8(h8));
+    *hi = wisp_v_h2f_i32(wasm_u32x4_extend_high_u16x8(h8));
+}
+
+/* Four floats -> four halves in the low 16 bits of each lane, round to nearest even,
+ * bit-exact with wisp_fp32_to_fp16_inline. Subnormal halves use the classic trick of
+ * adding 0.5f: the hardware's own round-to-nearest-even then leaves the half mantissa
+ * in the low bits (0.5 has an ulp of 2^-24, the half subnormal step). */
+WISP_VINLINE v128_t wisp_v_f2h_i32(v128_t f) {
+    const v128_t x = f;
+    const v128_t sign = wasm_v128_and(wasm_u32x4_shr(x, 16), wasm_i32x4_splat(0x8000));
+    const v128_t a = wasm_v128_and(x, wasm_i32x4_splat(0x7fffffff));
+    /* NaN: quiet, top payload bits kept */
+    const v128_t nan = wasm_v128_or(wasm_i32x4_splat(0x7e00),
+                                    wasm_v128_and(wasm_u32x4_shr(a, 13), wasm_i32x4_splat(0x3ff)));
+    /* normal: rebias, round the 13 dropped bits to nearest even (carry may bump exp) */
+    const v128_t r = wasm_i32x4_sub(a, wasm_i32x4_splat(112 << 23));
+    const v128_t odd = wasm_v128_and(wasm_u32x4_shr(r, 13), wasm_i32x4_splat(1));
+    const v128_t normal = wasm_u32x4_shr(wasm_i32x4_add(r, wasm_i32x4_add(wasm_i32x4_splat(0xfff), odd)), 13);
+    /* subnormal (and zero): |f| + 0.5f, minus the bits of 0.5f */
+    const v128_t sub = wasm_i32x4_sub(wasm_f32x4_add(a, wasm_f32x4_splat(0.5f)), wasm_i32x4_splat(0x3f000000));
+    /* the comparisons are on the magnitude bits as unsigned ints (all < 2^31, so signed works) */
+    v128_t h = wasm_v128_bitselect(normal, sub, wasm_i32x4_ge(a, wasm_i32x4_splat(0x38800000)));
+    h = wasm_v128_bitselect(wasm_i32x4_splat(0x7c00), h, wasm_i32x4_ge(a, wasm_i32x4_splat(0x477ff000)));
+    h = wasm_v128_bitselect(nan, h, wasm_i32x4_gt(a, wasm_i32x4_splat(0x7f800000)));
+    return wasm_v128_or(sign, h);
+}
+
+/* Eight floats (two vectors) -> eight packed halves. */
+WISP_VINLINE v128_t wisp_v_f2h_x8(v128_t lo, v128_t hi) {
+    /* lanes hold 0..0xffff: an unsigned narrow would saturate 0x8000.., so shuffle */
+    return wasm_i8x16_shuffle(wisp_v_f2h_i32(lo), wisp_v_f2h_i32(hi), 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20,
+                              21, 24, 25, 28, 29);
+}
+
+/* Sum of the four i32 lanes (wrapping, as any int sum order is exact). */
+WISP_VINLINE int32_t wisp_v_hsum_i32(v128_t v) {
+    v = wasm_i32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+    v = wasm_i32x4_add(v, wasm_i32x4_shuffle(v, v, 1, 0, 3, 2));
+    return wasm_i32x4_extract_lane(v, 0);
+}
+
+/* [sum(a), sum(b), sum(c), sum(d)] of four i32x4 vectors. */
+WISP_VINLINE v128_t wisp_v_hsum4_i32(v128_t a, v128_t b, v128_t c, v128_t d) {
+    const v128_t ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7));
+    const v128_t cd = wasm_i32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
+    return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+/* Exact dot of 16 int8 pairs as four i32 partial sums (i8 -> i16, then pmaddwd). */
+WISP_VINLINE v128_t wisp_v_dot_i8x16(v128_t a, v128_t b) {
+    const v128_t lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_i16x8_extend_low_i8x16(b));
+    const v128_t hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_i16x8_extend_high_i8x16(b));
+    return wasm_i32x4_add(lo, hi);
+}
+
+#endif /* WISP_HAVE_SIMD128 */
+#endif

@@ -1,0 +1,154 @@
+// browser-bench.mjs — `make bench`: wisp vs wllama in headless Chromium on the same GGUF
+// files, same ~128-token prompt, 128 greedy tokens, 1 and 2 threads. Each measurement
+// runs in a fresh browser (fresh --user-data-dir) so load time and peak memory (VmHWM of
+// the renderer process, where both engines' workers live) are not polluted by earlier
+// runs. Adds a wasm-memory read-bandwidth probe and writes docs/BENCHMARKS.md.
+//   env: BENCH_MODELS (comma list of names in build/models-big without .gguf),
+//        BENCH_THREADS (1,2), BENCH_ENGINES (wisp,wllama), BENCH_NGEN (128), WISP_CHROMIUM
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from './serve.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CHROMIUM = process.env.WISP_CHROMIUM || '/usr/bin/chromium';
+const MODELS = (process.env.BENCH_MODELS || 'smollm2-135m-synth-q4_0,smollm2-135m-synth-q8_0,smollm2-135m-synth-q4_k_m,'
+  + 'qwen2.5-0.5b-synth-q4_0,qwen2.5-0.5b-synth-q8_0,qwen2.5-0.5b-synth-q4_k_m').split(',');
+const THREADS = (process.env.BENCH_THREADS || '1,2').split(',').map(Number);
+const ENGINES = (process.env.BENCH_ENGINES || 'wisp,wllama').split(',');
+const NGEN = Number(process.env.BENCH_NGEN || 128);
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+// ~128 tokens of plain English in both vocabularies (the exact count is reported)
+const PROMPT = ('The old lighthouse keeper climbed the narrow stairs every evening, carrying a lamp, a notebook '
+  + 'and a small loaf of bread. From the top he could see the harbour, the fishing boats coming home, and the '
+  + 'long line of hills where the sun went down. He wrote down the weather, the ships he saw, and anything '
+  + 'strange that happened on the water. One night, a light appeared far out at sea where no ship should be. '
+  + 'It moved slowly towards the rocks, then stopped, as if it was waiting for something. The keeper watched '
+  + 'it for a long time, and then he picked up his pen and began to write.');
+
+const { chromium } = await import('playwright-core');
+
+function rendererPeakBytes(userDir) {
+  let peak = 0;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmd.includes(userDir) || !cmd.includes('--type=renderer')) continue;
+      const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
+    } catch { /* process gone */ }
+  }
+  return peak;
+}
+
+async function inBrowser(app, fn, arg) {
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wisp-bench-'));
+  const ctx = await chromium.launchPersistentContext(userDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  try {
+    const page = ctx.pages()[0] || await ctx.newPage();
+    const errors = [];
+    const logs = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+    page.on('crash', () => errors.push('page crashed'));
+    await page.goto(`${app.url}/tools/bench/bench.html`);
+    await page.waitForFunction(() => window.ready === true || false, null, { timeout: 60000 });
+    if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error('page is not cross-origin isolated');
+    let r;
+    try {
+      r = await page.evaluate(([f, a]) => window[f](a), [fn, arg]);
+    } catch (e) {
+      if (process.env.BENCH_VERBOSE) console.error(logs.slice(-20).join('\n'), errors);
+      throw e;
+    }
+    r.peakBytes = rendererPeakBytes(userDir);
+    if (errors.length) r.errors = errors;
+    return r;
+  } finally {
+    await ctx.close();
+    fs.rmSync(userDir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (v, d = 1) => (v == null || !isFinite(v) ? '—' : v.toFixed(d));
+const mib = (b) => (b ? (b / 1048576).toFixed(0) : '—');
+
+const app = await serve(ROOT);
+const results = [];
+let bw = null;
+const loadavg = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+try {
+  bw = await inBrowser(app, 'benchBandwidth', null);
+  console.log(`bandwidth probe: ${bw.gbPerSec.toFixed(2)} GB/s (SIMD128 reads, 1 thread)`);
+  for (const model of MODELS) {
+    const file = path.join(ROOT, 'build/models-big', `${model}.gguf`);
+    if (!fs.existsSync(file)) { console.error(`skip ${model}: ${file} missing (make bench creates it)`); continue; }
+    const size = fs.statSync(file).size;
+    for (const threads of THREADS) {
+      const row = { model, threads, size };
+      for (const engine of ENGINES) {
+        const fn = engine === 'wisp' ? 'benchWisp' : 'benchWllama';
+        try {
+          row[engine] = await inBrowser(app, fn, { url: `/build/models-big/${model}.gguf`, threads, prompt: PROMPT, nGen: NGEN });
+        } catch (e) {
+          row[engine] = { error: String(e.message || e).split('\n')[0] };
+        }
+        const r = row[engine];
+        console.log(`${model} t=${threads} ${engine}: ` + (r.error ? `ERROR ${r.error}`
+          : `load ${fmt(r.loadMs, 0)} ms, pp${r.promptTokens} ${fmt(r.prefillTokS)} tok/s, tg${r.genTokens} ${fmt(r.decodeTokS)} tok/s, peak ${mib(r.peakBytes)} MiB`));
+      }
+      results.push(row);
+    }
+  }
+} finally {
+  await app.close();
+}
+
+// ------------------------------------------------------------------ report
+const chromeVersion = execFileSync(CHROMIUM, ['--version']).toString().trim();
+const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1] || os.cpus()[0].model;
+const wllamaVersion = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/@wllama/wllama/package.json'))).version;
+const lines = [];
+lines.push('| model | threads | engine | load ms | prefill tok/s | decode tok/s | peak MiB | decode bound tok/s | decode / bound |');
+lines.push('| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+const ratio = [];
+ratio.push('| model | threads | prefill wisp/wllama | decode wisp/wllama | load wisp/wllama | peak mem wisp/wllama |');
+ratio.push('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const row of results) {
+  const bound = bw ? (bw.gbPerSec * 1e9) / row.size : null;
+  for (const engine of ENGINES) {
+    const r = row[engine] || {};
+    if (r.error) { lines.push(`| ${row.model} | ${row.threads} | ${engine} | error: ${r.error} | | | | | |`); continue; }
+    lines.push(`| ${row.model} | ${row.threads} | ${engine} | ${fmt(r.loadMs, 0)} | ${fmt(r.prefillTokS)} | ${fmt(r.decodeTokS)} | ${mib(r.peakBytes)} | ${fmt(bound)} | ${bound && r.decodeTokS ? (100 * r.decodeTokS / bound).toFixed(0) + ' %' : '—'} |`);
+  }
+  const a = row.wisp || {}, b = row.wllama || {};
+  const q = (x, y) => (x && y && !a.error && !b.error ? (x / y).toFixed(2) + '×' : '—');
+  ratio.push(`| ${row.model} | ${row.threads} | ${q(a.prefillTokS, b.prefillTokS)} | ${q(a.decodeTokS, b.decodeTokS)} | ${q(a.loadMs, b.loadMs)} | ${q(a.peakBytes, b.peakBytes)} |`);
+}
+const md = `# Benchmarks: wisp vs wllama in the browser
+
+Generated by \`make bench\` (tools/bench/browser-bench.mjs) on ${new Date().toISOString()}.
+
+- Machine: ${cpu}, ${os.cpus().length} logical CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}
+- Load average when the run started: ${loadavg} (other jobs share this machine; treat absolute numbers accordingly)
+- Browser: ${chromeVersion}, headless, cross-origin isolated page (COOP/COEP), both engines' multi-thread builds
+- wisp: js/wisp.js + js/dist (SIMD128 build, variant mt); wllama ${wllamaVersion} (npm @wllama/wllama, its own wasm builds)
+- Same GGUF files (synthetic models of the real shapes, build/models-big/, made by shared/tools/gguf_synth.py), same prompt text
+  (token count per vocabulary in the log), ${NGEN} greedy tokens; one run per cell, each in a fresh browser profile.
+- Peak memory: VmHWM of the renderer process (page + workers). Load: URL to ready-to-generate, local HTTP server.
+- Bandwidth probe: ${bw ? bw.gbPerSec.toFixed(2) : '—'} GB/s of SIMD128 reads over 256 MiB of wasm memory (one thread, best of 5).
+  Decode bound = bandwidth / file size (every weight byte is read once per token; the file is a slight overestimate of the bytes read).
+
+${lines.join('\n')}
+
+Ratios (wisp / wllama; > 1 means wisp is faster for tok/s, smaller for load and memory is better):
+
+${ratio.join('\n')}
+`;
+fs.mkdirSync(path.join(ROOT, 'docs'), { recursive: true });
+fs.writeFileSync(path.join(ROOT, 'docs/BENCHMARKS.md'), md);
+console.log('\n' + lines.join('\n') + '\n\n' + ratio.join('\n'));
+console.log('\nwrote docs/BENCHMARKS.md');
