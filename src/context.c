@@ -32,6 +32,7 @@ void wisp_context_free(wisp_context *c) {
     free(c->hb2);
     free(c->rope);
     free(c->act_q);
+    free(c->act_p);
     if (c->attn) {
         for (int i = 0; i < nth; i++) {
             free(c->attn[i].q16);
@@ -75,6 +76,23 @@ static size_t max_act_row(const wisp_model *m) {
     if (hp->n_head * hp->head_dim > widest) widest = hp->n_head * hp->head_dim;
     /* F32 is the widest activation format: 4 bytes per element bounds every type. */
     return (size_t)widest * 4 + 64;
+}
+
+/* Largest prepared activation row (traits->act_prep_size) any weight needs; 0: none. */
+static size_t max_prep_row(const wisp_model *m) {
+    const wisp_hparams *hp = &m->hp;
+    uint32_t widest = hp->n_embd;
+    if (hp->n_ff > widest) widest = hp->n_ff;
+    if (hp->n_head * hp->head_dim > widest) widest = hp->n_head * hp->head_dim;
+    size_t cap = 0;
+    for (uint32_t t = 0; t < WISP_TYPE_COUNT; t++) {
+        const wisp_quant_traits *tr = wisp_quant_get(t);
+        if (tr && tr->act_prep_size && widest % tr->blck_size == 0) {
+            const size_t b = tr->act_prep_size(widest);
+            if (b > cap) cap = b;
+        }
+    }
+    return cap;
 }
 
 wisp_status wisp_context_init(const wisp_model *m, const wisp_context_params *params, wisp_context **out,
@@ -122,11 +140,13 @@ wisp_status wisp_context_init(const wisp_model *m, const wisp_context_params *pa
     c->rope = (float *)alloc_array(B, hp->n_rot ? hp->n_rot : 2, sizeof(float), &total);
     c->act_q_row_cap = max_act_row(m);
     c->act_q = alloc_array(B, c->act_q_row_cap, 1, &total);
+    c->act_p_row_cap = max_prep_row(m);
+    c->act_p = c->act_p_row_cap ? alloc_array(B, c->act_p_row_cap, 1, &total) : NULL;
     c->n_logit_rows = p.all_logits ? c->n_batch : 1;
     c->logits = (float *)alloc_array(c->n_logit_rows, hp->n_vocab, sizeof(float), &total);
     c->attn = (wisp_attn_scratch *)calloc((size_t)nth, sizeof *c->attn);
     bool ok = c->pool && c->k_cache && c->v_cache && c->x && c->xb && c->q && c->k && c->v && c->att &&
-              c->hb && c->hb2 && c->rope && c->act_q && c->logits && c->attn;
+              c->hb && c->hb2 && c->rope && c->act_q && (c->act_p || !c->act_p_row_cap) && c->logits && c->attn;
     for (int i = 0; ok && i < nth; i++) {
         c->attn[i].q16 = (wisp_fp16 *)alloc_array(hp->head_dim, 1, sizeof(wisp_fp16), &total);
         c->attn[i].acc16 = (wisp_fp16 *)alloc_array(hp->head_dim, 1, sizeof(wisp_fp16), &total);

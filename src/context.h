@@ -45,6 +45,8 @@ struct wisp_context {
     float *rope;   /* (n_batch, n_rot) cos/sin per token */
     void *act_q;   /* (n_batch, row bytes) activations converted to a weight's vec_dot_type */
     size_t act_q_row_cap;
+    void *act_p;   /* (n_batch, act_p_row_cap) the same rows re-laid out by traits->act_prep */
+    size_t act_p_row_cap;
 
     wisp_attn_scratch *attn;  /* (n_threads) */
 

@@ -15,7 +15,8 @@
 
 typedef struct matmul_job {
     const wisp_tensor *w;
-    const wisp_quant_traits *wt;
+    wisp_vec_dot_fn dot;
+    wisp_vec_dot4_fn dot4;     /* NULL: dot per token */
     const unsigned char *act;  /* T rows of act_row bytes */
     size_t act_row;
     int64_t T;
@@ -29,7 +30,7 @@ static void matmul_worker(void *arg, int ith, int nth) {
     wisp_split((long)j->w->ne[1], ith, nth, &r0, &r1);
     const unsigned char *wdata = (const unsigned char *)j->w->data;
     const int64_t n = j->w->ne[0];
-    const wisp_vec_dot4_fn dot4 = j->wt->vec_dot4;
+    const wisp_vec_dot4_fn dot4 = j->dot4;
     for (long r = r0; r < r1; r++) {
         const void *row = wdata + (size_t)r * j->w->row_bytes;
         int64_t t = 0;
@@ -43,7 +44,7 @@ static void matmul_worker(void *arg, int ith, int nth) {
             }
         }
         for (; t < j->T; t++)
-            j->out[t * j->n_out + r] = j->wt->vec_dot(n, row, j->act + (size_t)t * j->act_row);
+            j->out[t * j->n_out + r] = j->dot(n, row, j->act + (size_t)t * j->act_row);
     }
 }
 
@@ -54,7 +55,8 @@ static void matmul(wisp_context *c, const wisp_tensor *w, const float *x, int64_
     const int64_t n = w->ne[0];
     matmul_job j;
     j.w = w;
-    j.wt = wt;
+    j.dot = wt->vec_dot;
+    j.dot4 = wt->vec_dot4;
     j.T = T;
     j.out = out;
     j.n_out = w->ne[1];
@@ -67,6 +69,16 @@ static void matmul(wisp_context *c, const wisp_tensor *w, const float *x, int64_
         unsigned char *q = (unsigned char *)c->act_q;
         for (int64_t t = 0; t < T; t++) at->from_float(x + t * n, q + (size_t)t * j.act_row, n);
         j.act = q;
+        if (wt->act_prep && wt->act_prep_size(n) <= c->act_p_row_cap) {
+            /* re-lay out each row once for the faster kernels (see quant.h) */
+            unsigned char *p = (unsigned char *)c->act_p;
+            const size_t prow = wt->act_prep_size(n);
+            for (int64_t t = 0; t < T; t++) wt->act_prep(q + (size_t)t * j.act_row, p + (size_t)t * prow, n);
+            j.act = p;
+            j.act_row = prow;
+            j.dot = wt->vec_dot_p;
+            j.dot4 = wt->vec_dot4_p;
+        }
     }
     wisp_pool_run(c->pool, matmul_worker, &j);
 }

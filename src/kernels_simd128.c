@@ -243,6 +243,169 @@ DEF_DOT32(q5_0, K_Q5_0)
 DEF_DOT32(q5_1, K_Q5_1)
 DEF_DOT32(q8_0, K_Q8_0)
 
+/* ================================================================ prepared activations
+ * The 32-block dots above widen the activation's int8 quants and convert its f16 scale
+ * once per weight row. A matmul dots the same activation row with thousands of weight
+ * rows, so wisp_simd_p32_prep does that work once per matmul: groups of four blocks,
+ *   +0   float d[4]      the block scales (exact f16 -> f32)
+ *   +16  int32 sum[4]    sum of the block's quants (for the -8 offset of Q4_0)
+ *   +32  float s[4]      Q8_1's f16 s (d * sum, as ggml stores it), else 0
+ *   +48  (pad)
+ *   +64  int16 q[4][32]  the quants widened to i16 in "even/odd" order: elements
+ *                        0,2,..,14 | 1,3,..,15 | 16,18,..,30 | 17,19,..,31
+ * The order is what a weight block yields most cheaply as i16 lanes: a Q4 nibble byte
+ * pair seen as one i16 holds elements 2k, 2k+1 (low nibbles) and 2k+16, 2k+17 (high
+ * nibbles); a Q8 byte pair holds 2k and 2k+1. So the weights go to i16 with a mask or
+ * a shift, and one i32x4.dot_i16x8 does eight multiply-adds. Integer sums are exact in
+ * any order and every float operation is unchanged, so results stay bit-identical to
+ * the scalar kernels (tests/test_simd.c checks it against them). */
+
+#define P32_GROUP 320
+
+size_t wisp_simd_p32_size(int64_t n) { return (size_t)((n / 32 + 3) / 4) * P32_GROUP; }
+
+static void p32_prep(const uint8_t *y, uint8_t *yp, int64_t n, int has_s) {
+    const size_t yb = has_s ? 36 : 34, yq = has_s ? 4 : 2;
+    const int64_t nb = n / 32;
+    memset(yp, 0, wisp_simd_p32_size(n));
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *b = y + (size_t)i * yb;
+        uint8_t *g = yp + (size_t)(i / 4) * P32_GROUP;
+        const int k = (int)(i % 4);
+        const float d = FP16(ld16(b)), s = has_s ? FP16(ld16(b + 2)) : 0.0f;
+        const v128_t lo = wasm_v128_load(b + yq), hi = wasm_v128_load(b + yq + 16);
+        const int32_t sum = wisp_v_hsum_i32(wasm_i32x4_add(wisp_v_dot_i8x16(lo, wasm_i8x16_splat(1)),
+                                                           wisp_v_dot_i8x16(hi, wasm_i8x16_splat(1))));
+        memcpy(g + 4 * k, &d, 4);
+        memcpy(g + 16 + 4 * k, &sum, 4);
+        memcpy(g + 32 + 4 * k, &s, 4);
+        uint8_t *q = g + 64 + 64 * k;
+        wasm_v128_store(q, wasm_i16x8_shr(wasm_i16x8_shl(lo, 8), 8));
+        wasm_v128_store(q + 16, wasm_i16x8_shr(lo, 8));
+        wasm_v128_store(q + 32, wasm_i16x8_shr(wasm_i16x8_shl(hi, 8), 8));
+        wasm_v128_store(q + 48, wasm_i16x8_shr(hi, 8));
+    }
+}
+void wisp_simd_p32_prep_q8_0(const void *y, void *yp, int64_t n) { p32_prep((const uint8_t *)y, (uint8_t *)yp, n, 0); }
+void wisp_simd_p32_prep_q8_1(const void *y, void *yp, int64_t n) { p32_prep((const uint8_t *)y, (uint8_t *)yp, n, 1); }
+
+/* A weight block's 32 quants as four i16x8 in the even/odd order; *off is the offset
+ * still to subtract (q - off) through the activation sums (Q4_0), else 0. */
+WISP_VINLINE void decode32_i16(int kind, const uint8_t *b, v128_t w[4], int *off) {
+    *off = 0;
+    switch (kind) {
+    case K_Q4_0:
+    case K_Q4_1: {
+        const v128_t v = wasm_v128_load(b + (kind == K_Q4_0 ? 2 : 4)), m = wasm_i16x8_splat(0x0F);
+        w[0] = wasm_v128_and(v, m);
+        w[1] = wasm_v128_and(wasm_u16x8_shr(v, 8), m);
+        w[2] = wasm_v128_and(wasm_u16x8_shr(v, 4), m);
+        w[3] = wasm_u16x8_shr(v, 12);
+        if (kind == K_Q4_0) *off = 8;
+        break;
+    }
+    case K_Q8_0: {
+        const v128_t lo = wasm_v128_load(b + 2), hi = wasm_v128_load(b + 18);
+        w[0] = wasm_i16x8_shr(wasm_i16x8_shl(lo, 8), 8);
+        w[1] = wasm_i16x8_shr(lo, 8);
+        w[2] = wasm_i16x8_shr(wasm_i16x8_shl(hi, 8), 8);
+        w[3] = wasm_i16x8_shr(hi, 8);
+        break;
+    }
+    default: { /* the 5-bit types: int8 first, then the same split */
+        v128_t lo, hi;
+        decode32(kind, b, &lo, &hi);
+        w[0] = wasm_i16x8_shr(wasm_i16x8_shl(lo, 8), 8);
+        w[1] = wasm_i16x8_shr(lo, 8);
+        w[2] = wasm_i16x8_shr(wasm_i16x8_shl(hi, 8), 8);
+        w[3] = wasm_i16x8_shr(hi, 8);
+    }
+    }
+}
+
+WISP_VINLINE v128_t dot32_i16(const v128_t w[4], const uint8_t *q) {
+    const v128_t a = wasm_i32x4_add(wasm_i32x4_dot_i16x8(w[0], wasm_v128_load(q)),
+                                    wasm_i32x4_dot_i16x8(w[1], wasm_v128_load(q + 16)));
+    const v128_t b = wasm_i32x4_add(wasm_i32x4_dot_i16x8(w[2], wasm_v128_load(q + 32)),
+                                    wasm_i32x4_dot_i16x8(w[3], wasm_v128_load(q + 48)));
+    return wasm_i32x4_add(a, b);
+}
+
+/* nc (1..4) prepared activation rows (stride byp) against one weight row. A group of
+ * four weight blocks is decoded once into w[16]; then each token runs through it with
+ * its per-block sums folded step by step into one [b0, b1, b2, b3] vector. The token
+ * loop is kept rolled on purpose: unrolled, LLVM hoists every load of every token and
+ * V8 (16 xmm registers on x64) spills most of them. */
+WISP_VINLINE void dotp32(int kind, int nc, int64_t n, const uint8_t *x, const uint8_t *yp, size_t byp,
+                         float *out) {
+    const size_t bx = XSIZE(kind);
+    const int64_t nb = n / 32;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int64_t i = 0;
+    int off = 0;
+    for (; i + 4 <= nb; i += 4) {
+        const uint8_t *xb = x + (size_t)i * bx;
+        const uint8_t *g0 = yp + (size_t)(i / 4) * P32_GROUP;
+        const v128_t xd = h2f_gather4(xb, bx);
+        const v128_t xm = HAS_M(kind) ? h2f_gather4(xb + 2, bx) : xd;
+        v128_t w[16];
+        for (int k = 0; k < 4; k++) decode32_i16(kind, xb + k * bx, w + 4 * k, &off);
+#if defined(__clang__)
+#pragma clang loop unroll(disable)
+#endif
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *g = g0 + (size_t)c * byp;
+            const v128_t s0 = dot32_i16(w, g + 64), s1 = dot32_i16(w + 4, g + 128);
+            const v128_t lo = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
+            const v128_t s2 = dot32_i16(w + 8, g + 192), s3 = dot32_i16(w + 12, g + 256);
+            const v128_t hi = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
+            v128_t is = wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 1, 4, 5), wasm_i32x4_shuffle(lo, hi, 2, 3, 6, 7));
+            if (off) is = wasm_i32x4_sub(is, wasm_i32x4_shl(wasm_v128_load(g + 16), 3)); /* Q4_0: -8 * sum */
+            const v128_t r = combine4(kind, wasm_f32x4_convert_i32x4(is), xd, xm, wasm_v128_load(g),
+                                      wasm_v128_load(g + 32));
+            float a = acc[c];
+            a += wasm_f32x4_extract_lane(r, 0);
+            a += wasm_f32x4_extract_lane(r, 1);
+            a += wasm_f32x4_extract_lane(r, 2);
+            a += wasm_f32x4_extract_lane(r, 3);
+            acc[c] = a;
+        }
+    }
+    for (; i < nb; i++) {
+        const uint8_t *xb = x + (size_t)i * bx;
+        v128_t w[4];
+        decode32_i16(kind, xb, w, &off);
+        const float xd = FP16(ld16(xb)), xm = HAS_M(kind) ? FP16(ld16(xb + 2)) : 0.0f;
+        const int k = (int)(i % 4);
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *g = yp + (size_t)c * byp + (size_t)(i / 4) * P32_GROUP;
+            int32_t sum;
+            float yd, ys;
+            memcpy(&sum, g + 16 + 4 * k, 4);
+            memcpy(&yd, g + 4 * k, 4);
+            memcpy(&ys, g + 32 + 4 * k, 4);
+            const int32_t si = wisp_v_hsum_i32(dot32_i16(w, g + 64 + 64 * k)) - off * sum;
+            acc[c] += combine1(kind, (float)si, xd, xm, yd, ys);
+        }
+    }
+    for (int c = 0; c < nc; c++) out[c] = acc[c];
+}
+
+#define DEF_DOTP32(name, kind)                                                                       \
+    float wisp_simd_vec_dotp_##name(int64_t n, const void *x, const void *yp) {                     \
+        float r;                                                                                    \
+        dotp32(kind, 1, n, (const uint8_t *)x, (const uint8_t *)yp, 0, &r);                          \
+        return r;                                                                                   \
+    }                                                                                               \
+    void wisp_simd_vec_dot4p_##name(int64_t n, const void *x, const void *yp, size_t byp, float out[4]) { \
+        dotp32(kind, 4, n, (const uint8_t *)x, (const uint8_t *)yp, byp, out);                      \
+    }
+DEF_DOTP32(q4_0, K_Q4_0)
+DEF_DOTP32(q4_1, K_Q4_1)
+DEF_DOTP32(q5_0, K_Q5_0)
+DEF_DOTP32(q5_1, K_Q5_1)
+DEF_DOTP32(q8_0, K_Q8_0)
+
 /* ================================================================ k-quants
  * A weight block is first unpacked to 256 int8 quants (a[], 16-aligned), once for all
  * the tokens of a tile; then each token's dot reads a[] and the Q8_K block. */

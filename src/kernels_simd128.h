@@ -42,6 +42,23 @@ void wisp_simd_vec_dot4_q4_K(int64_t n, const void *x, const void *y, size_t by,
 void wisp_simd_vec_dot4_q5_K(int64_t n, const void *x, const void *y, size_t by, float out[4]);
 void wisp_simd_vec_dot4_q6_K(int64_t n, const void *x, const void *y, size_t by, float out[4]);
 
+/* The prepared-activation path of the 32-element types (see kernels_simd128.c):
+ * p32_prep re-lays out a Q8_0 / Q8_1 row (n elements) into p32_size(n) bytes; the
+ * dotp / dot4p kernels then give exactly what vec_dot / vec_dot4 give on the original. */
+size_t wisp_simd_p32_size(int64_t n);
+void wisp_simd_p32_prep_q8_0(const void *y, void *yp, int64_t n);
+void wisp_simd_p32_prep_q8_1(const void *y, void *yp, int64_t n);
+float wisp_simd_vec_dotp_q4_0(int64_t n, const void *x, const void *yp);
+float wisp_simd_vec_dotp_q4_1(int64_t n, const void *x, const void *yp);
+float wisp_simd_vec_dotp_q5_0(int64_t n, const void *x, const void *yp);
+float wisp_simd_vec_dotp_q5_1(int64_t n, const void *x, const void *yp);
+float wisp_simd_vec_dotp_q8_0(int64_t n, const void *x, const void *yp);
+void wisp_simd_vec_dot4p_q4_0(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
+void wisp_simd_vec_dot4p_q4_1(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
+void wisp_simd_vec_dot4p_q5_0(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
+void wisp_simd_vec_dot4p_q5_1(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
+void wisp_simd_vec_dot4p_q8_0(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
+
 /* Activation quantizers, byte-identical to the scalar ones. */
 void wisp_simd_quantize_row_q8_0(const float *x, void *y, int64_t n);
 void wisp_simd_quantize_row_q8_1(const float *x, void *y, int64_t n);

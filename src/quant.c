@@ -419,7 +419,17 @@ static void q8_1_to_float(const void *src, float *y, int64_t n) {
 #endif
 #define T(id, nm, blk, bytes, tof, fromf, fromf_simd, dot, dot_simd, dot4, vdt)                        \
     [id] = {id, nm, blk, bytes, tof, SIMD(fromf, fromf_simd), SIMD(dot, dot_simd), vdt, fromf, dot, \
-            SIMD(NULL, dot4)}
+            SIMD(NULL, dot4), NULL, NULL, NULL, NULL}
+/* the 32-element types: also the prepared-activation path of kernels_simd128.c */
+#if WISP_HAVE_SIMD128
+#define T32(id, nm, blk, bytes, tof, fromf, fromf_simd, dot, sfx, vdt, prep)                          \
+    [id] = {id, nm, blk, bytes, tof, fromf_simd, wisp_simd_vec_dot_##sfx, vdt, fromf, dot,           \
+            wisp_simd_vec_dot4_##sfx, wisp_simd_p32_size, prep, wisp_simd_vec_dotp_##sfx,          \
+            wisp_simd_vec_dot4p_##sfx}
+#else
+#define T32(id, nm, blk, bytes, tof, fromf, fromf_simd, dot, sfx, vdt, prep)                          \
+    [id] = {id, nm, blk, bytes, tof, fromf, dot, vdt, fromf, dot, NULL, NULL, NULL, NULL, NULL}
+#endif
 
 static const wisp_quant_traits k_traits[WISP_TYPE_COUNT] = {
     T(WISP_TYPE_F32, "F32", 1, 4, f32_to_float, f32_from_float, f32_from_float, f32_vec_dot,
@@ -428,16 +438,16 @@ static const wisp_quant_traits k_traits[WISP_TYPE_COUNT] = {
       wisp_simd_vec_dot_f16, NULL, WISP_TYPE_F16),
     T(WISP_TYPE_BF16, "BF16", 1, 2, bf16_to_float, bf16_from_float, bf16_from_float, bf16_vec_dot,
       wisp_simd_vec_dot_bf16, NULL, WISP_TYPE_BF16),
-    T(WISP_TYPE_Q4_0, "Q4_0", WISP_QK4_0, sizeof(block_q4_0), q4_0_to_float, q4_0_from_float, q4_0_from_float,
-      q4_0_vec_dot, wisp_simd_vec_dot_q4_0, wisp_simd_vec_dot4_q4_0, WISP_TYPE_Q8_0),
-    T(WISP_TYPE_Q4_1, "Q4_1", WISP_QK4_1, sizeof(block_q4_1), q4_1_to_float, q4_1_from_float, q4_1_from_float,
-      q4_1_vec_dot, wisp_simd_vec_dot_q4_1, wisp_simd_vec_dot4_q4_1, WISP_TYPE_Q8_1),
-    T(WISP_TYPE_Q5_0, "Q5_0", WISP_QK5_0, sizeof(block_q5_0), q5_0_to_float, q5_0_from_float, q5_0_from_float,
-      q5_0_vec_dot, wisp_simd_vec_dot_q5_0, wisp_simd_vec_dot4_q5_0, WISP_TYPE_Q8_0),
-    T(WISP_TYPE_Q5_1, "Q5_1", WISP_QK5_1, sizeof(block_q5_1), q5_1_to_float, q5_1_from_float, q5_1_from_float,
-      q5_1_vec_dot, wisp_simd_vec_dot_q5_1, wisp_simd_vec_dot4_q5_1, WISP_TYPE_Q8_1),
-    T(WISP_TYPE_Q8_0, "Q8_0", WISP_QK8_0, sizeof(block_q8_0), q8_0_to_float, q8_0_from_float,
-      wisp_simd_quantize_row_q8_0, q8_0_vec_dot, wisp_simd_vec_dot_q8_0, wisp_simd_vec_dot4_q8_0, WISP_TYPE_Q8_0),
+    T32(WISP_TYPE_Q4_0, "Q4_0", WISP_QK4_0, sizeof(block_q4_0), q4_0_to_float, q4_0_from_float, q4_0_from_float,
+      q4_0_vec_dot, q4_0, WISP_TYPE_Q8_0, wisp_simd_p32_prep_q8_0),
+    T32(WISP_TYPE_Q4_1, "Q4_1", WISP_QK4_1, sizeof(block_q4_1), q4_1_to_float, q4_1_from_float, q4_1_from_float,
+      q4_1_vec_dot, q4_1, WISP_TYPE_Q8_1, wisp_simd_p32_prep_q8_1),
+    T32(WISP_TYPE_Q5_0, "Q5_0", WISP_QK5_0, sizeof(block_q5_0), q5_0_to_float, q5_0_from_float, q5_0_from_float,
+      q5_0_vec_dot, q5_0, WISP_TYPE_Q8_0, wisp_simd_p32_prep_q8_0),
+    T32(WISP_TYPE_Q5_1, "Q5_1", WISP_QK5_1, sizeof(block_q5_1), q5_1_to_float, q5_1_from_float, q5_1_from_float,
+      q5_1_vec_dot, q5_1, WISP_TYPE_Q8_1, wisp_simd_p32_prep_q8_1),
+    T32(WISP_TYPE_Q8_0, "Q8_0", WISP_QK8_0, sizeof(block_q8_0), q8_0_to_float, q8_0_from_float,
+      wisp_simd_quantize_row_q8_0, q8_0_vec_dot, q8_0, WISP_TYPE_Q8_0, wisp_simd_p32_prep_q8_0),
     T(WISP_TYPE_Q8_1, "Q8_1", WISP_QK8_1, sizeof(block_q8_1), q8_1_to_float, q8_1_from_float,
       wisp_simd_quantize_row_q8_1, NULL, NULL, NULL, WISP_TYPE_Q8_1),
     T(WISP_TYPE_Q2_K, "Q2_K", WISP_QK_K, sizeof(block_q2_K), wisp_dequantize_row_q2_K, wisp_quantize_row_q2_K,
@@ -460,6 +470,7 @@ static const wisp_quant_traits k_traits[WISP_TYPE_COUNT] = {
 };
 
 #undef T
+#undef T32
 #undef SIMD
 
 const wisp_quant_traits *wisp_quant_get(uint32_t type) {

@@ -47,6 +47,13 @@ typedef struct wisp_quant_traits {
     wisp_from_float_fn from_float_ref;
     wisp_vec_dot_fn vec_dot_ref;
     wisp_vec_dot4_fn vec_dot4;      /* NULL: call vec_dot per token */
+    /* Optional faster path (SIMD builds, 32-element types): a matmul converts each
+     * vec_dot_type activation row once with act_prep into act_prep_size(n) bytes, then
+     * uses vec_dot_p / vec_dot4_p on it. Same results as vec_dot / vec_dot4. */
+    size_t (*act_prep_size)(int64_t n);
+    void (*act_prep)(const void *y, void *yp, int64_t n);
+    wisp_vec_dot_fn vec_dot_p;
+    wisp_vec_dot4_fn vec_dot4_p;
 } wisp_quant_traits;
 
 /* Traits of a type id, or NULL when wisp cannot compute with that type. */

@@ -121,18 +121,21 @@ static void test_dots(void) {
     const int64_t max_n = 256 * 8;
     uint8_t *x = (uint8_t *)malloc((size_t)max_n * 4 + 64);
     uint8_t *y = (uint8_t *)malloc(4 * ((size_t)max_n * 4 + 64));
+    uint8_t *yp = (uint8_t *)malloc(4 * ((size_t)max_n * 4 + 1024));
     for (size_t ti = 0; ti < sizeof k_dot_types / sizeof k_dot_types[0]; ti++) {
         const wisp_quant_traits *t = wisp_quant_get(k_dot_types[ti]);
         CHECK(t && t->vec_dot && t->vec_dot_ref);
         if (!t || !t->vec_dot) continue;
         CHECKF(t->vec_dot != t->vec_dot_ref, "%s: SIMD kernel not selected", t->name);
+        CHECKF(t->blck_size != 32 || (t->act_prep && t->vec_dot_p && t->vec_dot4_p),
+               "%s: prepared-activation kernels missing", t->name);
         const uint32_t blk = t->blck_size == 1 ? 1 : t->blck_size;
         static const int counts32[] = {1, 3, 4, 5, 8, 9, 28, 64};
         static const int countsK[] = {1, 2, 3, 7, 8};
         static const int countsF[] = {1, 7, 8, 15, 64, 100, 896, 2048};
         const int *counts = blk == 1 ? countsF : blk == 32 ? counts32 : countsK;
         const int ncounts = blk == 1 ? 8 : blk == 32 ? 8 : 5;
-        int bad = 0, bad4 = 0, runs = 0;
+        int bad = 0, bad4 = 0, badp = 0, runs = 0;
         for (int ci = 0; ci < ncounts; ci++) {
             const int64_t n = (int64_t)counts[ci] * blk;
             if (n > max_n) continue;
@@ -152,6 +155,23 @@ static void test_dots(void) {
                                     (double)got, (double)want);
                         bad++;
                     }
+                    if (t->act_prep) {
+                        /* the prepared path on the same activation rows, one and four at a time */
+                        const size_t bp = t->act_prep_size(n);
+                        for (int c = 0; c < 4; c++) t->act_prep(y + c * by, yp + c * bp, n);
+                        float out[4];
+                        t->vec_dot4_p(n, x, yp, bp, out);
+                        for (int c = 0; c < 4; c++) {
+                            const float w = t->vec_dot_ref(n, x, y + c * by);
+                            const float g1 = t->vec_dot_p(n, x, yp + c * bp);
+                            if (!same(out[c], w) || !same(g1, w)) {
+                                if (badp < 3)
+                                    fprintf(stderr, "%s prepared n=%lld mode %d tok %d: %.9g / %.9g scalar %.9g\n",
+                                            t->name, (long long)n, mode, c, (double)g1, (double)out[c], (double)w);
+                                badp++;
+                            }
+                        }
+                    }
                     if (t->vec_dot4) {
                         float out[4];
                         t->vec_dot4(n, x, y, by, out);
@@ -169,10 +189,12 @@ static void test_dots(void) {
             }
         }
         CHECKF(bad == 0, "%s: %d of %d SIMD dots differ from scalar", t->name, bad, runs);
+        CHECKF(badp == 0, "%s: %d prepared-activation dots differ from scalar", t->name, badp);
         CHECKF(bad4 == 0, "%s: %d four-token dots differ from scalar", t->name, bad4);
     }
     free(x);
     free(y);
+    free(yp);
 }
 
 /* floats for the quantizers: gaussian at random scales, exact .5 ties, zero blocks,
