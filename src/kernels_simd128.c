@@ -290,7 +290,7 @@ void wisp_simd_p32_prep_q8_0(const void *y, void *yp, int64_t n) { p32_prep((con
 void wisp_simd_p32_prep_q8_1(const void *y, void *yp, int64_t n) { p32_prep((const uint8_t *)y, (uint8_t *)yp, n, 1); }
 
 /* A weight block's 32 quants as four i16x8 in the even/odd order; *off is the offset
- * still to subtract (q - off) through the activation sums (Q4_0), else 0. */
+ * still to subtract (q - off) through the activation sums (Q4_0: 8, Q5_0: 16), else 0. */
 WISP_VINLINE void decode32_i16(int kind, const uint8_t *b, v128_t w[4], int *off) {
     *off = 0;
     switch (kind) {
@@ -312,13 +312,23 @@ WISP_VINLINE void decode32_i16(int kind, const uint8_t *b, v128_t w[4], int *off
         w[3] = wasm_i16x8_shr(hi, 8);
         break;
     }
-    default: { /* the 5-bit types: int8 first, then the same split */
-        v128_t lo, hi;
-        decode32(kind, b, &lo, &hi);
-        w[0] = wasm_i16x8_shr(wasm_i16x8_shl(lo, 8), 8);
-        w[1] = wasm_i16x8_shr(lo, 8);
-        w[2] = wasm_i16x8_shr(wasm_i16x8_shl(hi, 8), 8);
-        w[3] = wasm_i16x8_shr(hi, 8);
+    default: { /* Q5_0 / Q5_1: the nibbles as Q4, plus bit j of qh as 0x10 of element j */
+        const int q5_1 = kind == K_Q5_1;
+        const v128_t v = wasm_v128_load(b + (q5_1 ? 8 : 6)), m = wasm_i16x8_splat(0x0F);
+        uint32_t qh;
+        memcpy(&qh, b + (q5_1 ? 4 : 2), 4);
+        /* lane k of w[0] is element 2k: bit 2k of qh; w[1]: 2k+1; w[2], w[3]: 16 up */
+        const v128_t h0 = wasm_i16x8_splat((int16_t)(qh & 0xFFFF)), h1 = wasm_i16x8_splat((int16_t)(qh >> 16));
+        const v128_t be = wasm_i16x8_make(1 << 0, 1 << 2, 1 << 4, 1 << 6, 1 << 8, 1 << 10, 1 << 12, (int16_t)(1 << 14));
+        const v128_t bo = wasm_i16x8_make(1 << 1, 1 << 3, 1 << 5, 1 << 7, 1 << 9, 1 << 11, 1 << 13, (int16_t)0x8000);
+        const v128_t x10 = wasm_i16x8_splat(0x10);
+#define HB(h, bits) wasm_v128_and(wasm_i16x8_eq(wasm_v128_and(h, bits), bits), x10)
+        w[0] = wasm_v128_or(wasm_v128_and(v, m), HB(h0, be));
+        w[1] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(v, 8), m), HB(h0, bo));
+        w[2] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(v, 4), m), HB(h1, be));
+        w[3] = wasm_v128_or(wasm_u16x8_shr(v, 12), HB(h1, bo));
+#undef HB
+        if (!q5_1) *off = 16;
     }
     }
 }
@@ -360,7 +370,8 @@ WISP_VINLINE void dotp32(int kind, int nc, int64_t n, const uint8_t *x, const ui
             const v128_t s2 = dot32_i16(w + 8, g + 192), s3 = dot32_i16(w + 12, g + 256);
             const v128_t hi = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
             v128_t is = wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 1, 4, 5), wasm_i32x4_shuffle(lo, hi, 2, 3, 6, 7));
-            if (off) is = wasm_i32x4_sub(is, wasm_i32x4_shl(wasm_v128_load(g + 16), 3)); /* Q4_0: -8 * sum */
+            if (off) /* Q4_0 / Q5_0: q - 8 / q - 16 is q.y - 8 / 16 * sum(y) */
+                is = wasm_i32x4_sub(is, wasm_i32x4_shl(wasm_v128_load(g + 16), off == 8 ? 3 : 4));
             const v128_t r = combine4(kind, wasm_f32x4_convert_i32x4(is), xd, xm, wasm_v128_load(g),
                                       wasm_v128_load(g + 32));
             float a = acc[c];
