@@ -37,6 +37,8 @@ void wisp_context_free(wisp_context *c) {
         for (int i = 0; i < nth; i++) {
             free(c->attn[i].q16);
             free(c->attn[i].acc16);
+            free(c->attn[i].qf);
+            free(c->attn[i].acc32);
         }
     }
     free(c->attn);
@@ -150,7 +152,9 @@ wisp_status wisp_context_init(const wisp_model *m, const wisp_context_params *pa
     for (int i = 0; ok && i < nth; i++) {
         c->attn[i].q16 = (wisp_fp16 *)alloc_array(hp->head_dim, 1, sizeof(wisp_fp16), &total);
         c->attn[i].acc16 = (wisp_fp16 *)alloc_array(hp->head_dim, 1, sizeof(wisp_fp16), &total);
-        ok = c->attn[i].q16 && c->attn[i].acc16;
+        c->attn[i].qf = (float *)alloc_array(hp->head_dim, 1, sizeof(float), &total);
+        c->attn[i].acc32 = (float *)alloc_array(hp->head_dim, 1, sizeof(float), &total);
+        ok = c->attn[i].q16 && c->attn[i].acc16 && c->attn[i].qf && c->attn[i].acc32;
     }
     if (!ok) {
         wisp_context_free(c);

@@ -17,6 +17,7 @@
 typedef struct wisp_attn_scratch {
     wisp_fp16 *q16;     /* (head_dim) query rounded to F16, as ggml does for F16 K */
     wisp_fp16 *acc16;   /* (head_dim) running weighted sum of V rows, F16 as in ggml */
+    float *qf, *acc32;  /* SIMD path: the same F16 query and sum, held as floats (values are halves) */
 } wisp_attn_scratch;
 
 struct wisp_context {

@@ -131,25 +131,29 @@ static void attn_worker(void *arg, int ith, int nth) {
 #if WISP_HAVE_SIMD128
         /* same algorithm, eight F16 lanes at a time: the accumulator updates and
          * conversions are exact; only the score dot reorders its double partial sums */
+        /* the F16 query and accumulator are held as floats whose values are halves */
         (void)f16;
-        wisp_simd_f32_to_f16(s->q16, q, hd);
-        memset(acc, 0, (size_t)hd * sizeof *acc);
+        (void)acc;
+        float *qf = s->qf, *acc32 = s->acc32;
+        wisp_simd_round_f16_row(qf, q, hd);
+        memset(acc32, 0, (size_t)hd * sizeof *acc32);
         for (int64_t p = 0; p < n_kv; p++) {
-            const float sc = wisp_simd_dot_f16_fast(hd, kh + p * hd, s->q16) * scale;
+            const float sc = wisp_simd_dot_f16_f32(hd, kh + p * hd, qf) * scale;
             const float m_old = M;
             float ms = 1.0f, vs = 1.0f;
             if (sc > M) {
                 M = sc;
                 ms = expf(m_old - M);
-                wisp_simd_f16_scale(acc, ms, hd);
+                wisp_simd_r16_scale(acc32, ms, hd);
             } else {
                 vs = expf(sc - M);
             }
-            wisp_simd_f16_axpy(acc, vh + p * hd, vs, hd);
+            wisp_simd_r16_axpy(acc32, vh + p * hd, vs, hd);
             S = S * ms + vs;
         }
         const float s_inv = S == 0.0f ? 0.0f : 1.0f / S;
-        wisp_simd_f16_to_f32_scale(c->att + t * QD + (int64_t)h * hd, acc, s_inv, hd);
+        float *o = c->att + t * QD + (int64_t)h * hd;
+        for (int64_t d = 0; d < hd; d++) o[d] = acc32[d] * s_inv;
 #else
         for (int64_t d = 0; d < hd; d++) s->q16[d] = wisp_fp32_to_fp16(q[d]);
         for (int64_t d = 0; d < hd; d++) acc[d] = 0;

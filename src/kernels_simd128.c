@@ -783,6 +783,53 @@ float wisp_simd_dot_f16_fast(int64_t n, const wisp_fp16 *x, const wisp_fp16 *y) 
     return (float)sum;
 }
 
+/* The same sums as wisp_simd_dot_f16_fast(n, x, y) when q holds y's halves as floats. */
+float wisp_simd_dot_f16_f32(int64_t n, const wisp_fp16 *x, const float *q) {
+    v128_t s0 = wasm_f64x2_splat(0.0), s1 = wasm_f64x2_splat(0.0);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t x0, x1;
+        wisp_v_h2f_x8(wasm_v128_load(x + i), &x0, &x1);
+        const v128_t p0 = wasm_f32x4_mul(x0, wasm_v128_load(q + i)), p1 = wasm_f32x4_mul(x1, wasm_v128_load(q + i + 4));
+        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p0));
+        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p0, p0, 2, 3, 2, 3)));
+        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p1));
+        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p1, p1, 2, 3, 2, 3)));
+    }
+    const v128_t s = wasm_f64x2_add(s0, s1);
+    double sum = wasm_f64x2_extract_lane(s, 0) + wasm_f64x2_extract_lane(s, 1);
+    for (; i < n; i++) sum += (double)(FP16(x[i]) * q[i]);
+    return (float)sum;
+}
+
+static inline float round_f16_1(float x) { return FP16(wisp_fp32_to_fp16_inline(x)); }
+
+void wisp_simd_round_f16_row(float *dst, const float *src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wisp_v_round_f16(wasm_v128_load(src + i)));
+    for (; i < n; i++) dst[i] = round_f16_1(src[i]);
+}
+
+void wisp_simd_r16_scale(float *acc, float s, int64_t n) {
+    const v128_t vs = wasm_f32x4_splat(s);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) wasm_v128_store(acc + i, wisp_v_round_f16(wasm_f32x4_mul(wasm_v128_load(acc + i), vs)));
+    for (; i < n; i++) acc[i] = round_f16_1(acc[i] * s);
+}
+
+void wisp_simd_r16_axpy(float *acc, const wisp_fp16 *v, float s, int64_t n) {
+    const v128_t vs = wasm_f32x4_splat(s);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t v0, v1;
+        wisp_v_h2f_x8(wasm_v128_load(v + i), &v0, &v1);
+        wasm_v128_store(acc + i, wisp_v_round_f16(wasm_f32x4_add(wasm_v128_load(acc + i), wasm_f32x4_mul(v0, vs))));
+        wasm_v128_store(acc + i + 4,
+                        wisp_v_round_f16(wasm_f32x4_add(wasm_v128_load(acc + i + 4), wasm_f32x4_mul(v1, vs))));
+    }
+    for (; i < n; i++) acc[i] = round_f16_1(acc[i] + FP16(v[i]) * s);
+}
+
 void wisp_simd_f16_scale(wisp_fp16 *acc, float s, int64_t n) {
     const v128_t vs = wasm_f32x4_splat(s);
     int64_t i = 0;

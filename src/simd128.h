@@ -25,19 +25,18 @@
 #define WISP_VINLINE static inline __attribute__((always_inline))
 
 /* Four halves (low 16 bits of each i32 lane) -> four floats, bit-exact with
- * wisp_fp16_to_fp32_inline: the same three candidates and mask select. */
+ * wisp_fp16_to_fp32_inline. The half's exponent and mantissa shifted into place are a
+ * float 2^112 times too small (a subnormal half becomes a subnormal float); one exact
+ * multiply by 2^112 rebiases normals and normalises subnormals alike. Inf/NaN (exponent
+ * 31) are selected separately, payload kept. */
 WISP_VINLINE v128_t wisp_v_h2f_i32(v128_t h) {
-    const v128_t sign = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16);
     const v128_t nonsign = wasm_v128_and(h, wasm_i32x4_splat(0x7fff));
-    const v128_t exp = wasm_u32x4_shr(nonsign, 10);
-    const v128_t normal = wasm_i32x4_add(wasm_i32x4_shl(nonsign, 13), wasm_i32x4_splat(112 << 23));
-    const v128_t special = wasm_v128_or(wasm_i32x4_shl(nonsign, 13), wasm_i32x4_splat(0x7f800000));
-    const v128_t sub = wasm_f32x4_mul(wasm_f32x4_convert_i32x4(nonsign), wasm_f32x4_splat(5.9604644775390625e-8f));
-    const v128_t is_sub = wasm_i32x4_eq(exp, wasm_i32x4_splat(0));
-    const v128_t is_special = wasm_i32x4_eq(exp, wasm_i32x4_splat(31));
-    v128_t r = wasm_v128_bitselect(sub, normal, is_sub);
-    r = wasm_v128_bitselect(special, r, is_special);
-    return wasm_v128_or(sign, r);
+    const v128_t sign = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16);
+    const v128_t shifted = wasm_i32x4_shl(nonsign, 13);
+    const v128_t finite = wasm_f32x4_mul(shifted, wasm_f32x4_splat(0x1p112f));
+    const v128_t special = wasm_v128_or(shifted, wasm_i32x4_splat(0x7f800000));
+    const v128_t is_special = wasm_i32x4_gt(nonsign, wasm_i32x4_splat(0x7bff));
+    return wasm_v128_or(sign, wasm_v128_bitselect(special, finite, is_special));
 }
 
 /* Eight halves -> two vectors of four floats (lanes 0..3 and 4..7). */
@@ -68,6 +67,32 @@ WISP_VINLINE v128_t wisp_v_f2h_i32(v128_t f) {
     h = wasm_v128_bitselect(wasm_i32x4_splat(0x7c00), h, wasm_i32x4_ge(a, wasm_i32x4_splat(0x477ff000)));
     h = wasm_v128_bitselect(nan, h, wasm_i32x4_gt(a, wasm_i32x4_splat(0x7f800000)));
     return wasm_v128_or(sign, h);
+}
+
+/* wisp_fp16_to_fp32(wisp_fp32_to_fp16(x)), four at a time, without leaving f32: x
+ * rounded to the nearest half (ties to even), overflow to inf, NaN as the round trip
+ * gives it. Lets an F16 accumulator live in f32 (exactly F16 values) and skip the
+ * conversion back at every step. When all four lanes are in the half's normal range,
+ * as accumulators nearly always are, only the mantissa rounding runs. */
+WISP_VINLINE v128_t wisp_v_round_f16(v128_t x) {
+    const v128_t a = wasm_v128_and(x, wasm_i32x4_splat(0x7fffffff));
+    const v128_t sign = wasm_v128_xor(x, a);
+    /* normal half: round the 13 dropped mantissa bits to nearest even (a carry bumps
+     * the exponent, as it should) */
+    const v128_t odd = wasm_v128_and(wasm_u32x4_shr(a, 13), wasm_i32x4_splat(1));
+    const v128_t normal = wasm_v128_and(wasm_i32x4_add(a, wasm_i32x4_add(wasm_i32x4_splat(0xfff), odd)),
+                                        wasm_i32x4_splat((int32_t)0xffffe000u));
+    const v128_t is_normal = wasm_v128_and(wasm_i32x4_ge(a, wasm_i32x4_splat(0x38800000)),
+                                           wasm_i32x4_lt(a, wasm_i32x4_splat(0x477ff000)));
+    if (wasm_i32x4_all_true(is_normal)) return wasm_v128_or(sign, normal);
+    /* subnormal half (and zero): a multiple of 2^-24, by the magic add (ulp(0.75) = 2^-24) */
+    const v128_t sub = wasm_f32x4_sub(wasm_f32x4_add(a, wasm_f32x4_splat(0.75f)), wasm_f32x4_splat(0.75f));
+    /* >= 65520: inf; NaN: quiet, top ten payload bits kept */
+    const v128_t nan = wasm_v128_or(wasm_i32x4_splat(0x7fc00000), wasm_v128_and(a, wasm_i32x4_splat(0x007fe000)));
+    v128_t r = wasm_v128_bitselect(normal, sub, wasm_i32x4_ge(a, wasm_i32x4_splat(0x38800000)));
+    r = wasm_v128_bitselect(wasm_i32x4_splat(0x7f800000), r, wasm_i32x4_ge(a, wasm_i32x4_splat(0x477ff000)));
+    r = wasm_v128_bitselect(nan, r, wasm_i32x4_gt(a, wasm_i32x4_splat(0x7f800000)));
+    return wasm_v128_or(sign, r);
 }
 
 /* Eight floats (two vectors) -> eight packed halves. */

@@ -283,6 +283,20 @@ static void test_fp16_vectors(void) {
         }
     }
     CHECKF(bad == 0, "%d floats round to half differently", bad);
+    /* the same floats rounded to half precision without leaving f32 (attention's
+     * accumulator): must be exactly the half round trip, NaN bits included */
+    float *rt = (float *)malloc((size_t)nf * sizeof(float));
+    wisp_simd_round_f16_row(rt, src, nf);
+    bad = 0;
+    for (int64_t i = 0; i < nf; i++) {
+        const float w = wisp_fp16_to_fp32(wisp_fp32_to_fp16(src[i]));
+        if (fbits(rt[i]) != fbits(w)) {
+            if (bad < 3) fprintf(stderr, "round_f16 of %08x: %08x want %08x\n", fbits(src[i]), fbits(rt[i]), fbits(w));
+            bad++;
+        }
+    }
+    CHECKF(bad == 0, "%d floats round to half precision differently", bad);
+    free(rt);
     free(h);
     free(f);
     free(src);
@@ -309,6 +323,19 @@ static void test_attention_helpers(void) {
         for (int i = 0; i < n; i++)
             acc2[i] = wisp_fp32_to_fp16(wisp_fp16_to_fp32(acc2[i]) + wisp_fp16_to_fp32(v[i]) * s);
         for (int i = 0; i < n; i++) bad += acc[i] != acc2[i];
+
+        /* the f32-held accumulator path gives the same halves */
+        float acc32[N], qf[N];
+        for (int i = 0; i < n; i++) acc32[i] = wisp_fp16_to_fp32(acc2[i]);
+        wisp_simd_r16_scale(acc32, s, n);
+        wisp_simd_r16_axpy(acc32, v, s * 0.5f, n);
+        for (int i = 0; i < n; i++) {
+            acc2[i] = wisp_fp32_to_fp16(wisp_fp16_to_fp32(acc2[i]) * s);
+            acc2[i] = wisp_fp32_to_fp16(wisp_fp16_to_fp32(acc2[i]) + wisp_fp16_to_fp32(v[i]) * (s * 0.5f));
+            bad += memcmp(&acc32[i], &(float){wisp_fp16_to_fp32(acc2[i])}, 4) != 0;
+        }
+        for (int i = 0; i < n; i++) qf[i] = wisp_fp16_to_fp32(q[i]);
+        bad += !same(wisp_simd_dot_f16_f32(n, v, qf), wisp_simd_dot_f16_fast(n, v, q));
 
         const float fast = wisp_simd_dot_f16_fast(n, v, q);
         const float ref = wisp_quant_get(WISP_TYPE_F16)->vec_dot_ref(n, v, q);
