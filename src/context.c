@@ -89,8 +89,8 @@ static size_t max_prep_row(const wisp_model *m) {
     size_t cap = 0;
     for (uint32_t t = 0; t < WISP_TYPE_COUNT; t++) {
         const wisp_quant_traits *tr = wisp_quant_get(t);
-        if (tr && tr->act_prep_size && widest % tr->blck_size == 0) {
-            const size_t b = tr->act_prep_size(widest);
+        if (tr && tr->act_prep_size) {
+            const size_t b = tr->act_prep_size(((int64_t)widest + tr->blck_size - 1) / tr->blck_size * tr->blck_size);
             if (b > cap) cap = b;
         }
     }

@@ -69,7 +69,7 @@ static void matmul(wisp_context *c, const wisp_tensor *w, const float *x, int64_
         unsigned char *q = (unsigned char *)c->act_q;
         for (int64_t t = 0; t < T; t++) at->from_float(x + t * n, q + (size_t)t * j.act_row, n);
         j.act = q;
-        if (wt->act_prep && wt->act_prep_size(n) <= c->act_p_row_cap) {
+        if (wt->act_prep && T >= wt->prep_min_tokens && wt->act_prep_size(n) <= c->act_p_row_cap) {
             /* re-lay out each row once for the faster kernels (see quant.h) */
             unsigned char *p = (unsigned char *)c->act_p;
             const size_t prow = wt->act_prep_size(n);

@@ -495,6 +495,58 @@ WISP_VINLINE void lanes16_token(const int8_t *a, const int8_t *q8, const int *sc
     *hi = l1;
 }
 
+/* ---- prepared Q8_K activations (wisp_simd_pK_prep): per 256-block
+ *   +0 float d, +16 int16 bsums[16], +48 int16 q[256] where each group of 16 elements
+ *   e0..e15 is stored as e0,e8,e1,e9,...,e7,e15.
+ * ggml's k-quant dots keep eight integer lanes, lane l holding the elements = l mod 8;
+ * in this order one i32x4.dot_i16x8 adds exactly the two products of one lane (e, e+8),
+ * so a group of 16 is two dot_i16x8 (lanes 0-3, 4-7) instead of widening multiplies.
+ * The weights are put in the same order once per block (a_pairs), for every token. */
+#define PK_SIZE 560
+#define PK_BS 16
+#define PK_Q 48
+
+size_t wisp_simd_pK_size(int64_t n) { return (size_t)(n / QK) * PK_SIZE; }
+
+void wisp_simd_pK_prep(const void *vy, void *vyp, int64_t n) {
+    const int64_t nb = n / QK;
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *y = (const uint8_t *)vy + (size_t)i * Q8K_SIZE;
+        uint8_t *o = (uint8_t *)vyp + (size_t)i * PK_SIZE;
+        memset(o, 0, PK_BS);
+        memcpy(o, y, 4);                 /* d */
+        memcpy(o + PK_BS, y + 260, 32);  /* bsums */
+        for (int g = 0; g < 16; g++) {
+            const v128_t v = wasm_v128_load(y + 4 + 16 * g);
+            const v128_t pr = wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+            wasm_v128_store(o + PK_Q + 32 * g, wasm_i16x8_extend_low_i8x16(pr));
+            wasm_v128_store(o + PK_Q + 32 * g + 16, wasm_i16x8_extend_high_i8x16(pr));
+        }
+    }
+}
+
+/* 256 int8 weights (natural order) -> int16 in the pair order above */
+WISP_VINLINE void a_pairs(const int8_t *a, int16_t *a16) {
+    for (int g = 0; g < 16; g++) {
+        const v128_t v = wasm_v128_load(a + 16 * g);
+        const v128_t pr = wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+        wasm_v128_store(a16 + 16 * g, wasm_i16x8_extend_low_i8x16(pr));
+        wasm_v128_store(a16 + 16 * g + 8, wasm_i16x8_extend_high_i8x16(pr));
+    }
+}
+
+/* lanes16_token on prepared data: group j's lane sums times its scale */
+WISP_VINLINE void lanes16_token_p(const int16_t *a16, const uint8_t *yq, const int *sc, v128_t *lo, v128_t *hi) {
+    v128_t l0 = wasm_i32x4_splat(0), l1 = wasm_i32x4_splat(0);
+    for (int j = 0; j < 16; j++) {
+        const v128_t s = wasm_i32x4_splat(sc[j]);
+        l0 = wasm_i32x4_add(l0, wasm_i32x4_mul(wasm_i32x4_dot_i16x8(wasm_v128_load(a16 + 16 * j), wasm_v128_load(yq + 32 * j)), s));
+        l1 = wasm_i32x4_add(l1, wasm_i32x4_mul(wasm_i32x4_dot_i16x8(wasm_v128_load(a16 + 16 * j + 8), wasm_v128_load(yq + 32 * j + 16)), s));
+    }
+    *lo = l0;
+    *hi = l1;
+}
+
 WISP_VINLINE float sum8_lanes(v128_t lo, v128_t hi, float start) {
     float s = start;
     s += wasm_f32x4_extract_lane(lo, 0);
@@ -516,12 +568,13 @@ static void unpack_q3_scales(const uint8_t *s, int out[16]) {
     }
 }
 
-WISP_VINLINE void dot_q3_K(int nc, int64_t n, const void *vx, const void *vy, size_t by, float *out) {
+WISP_VINLINE void dot_q3_K(int nc, int prep, int64_t n, const void *vx, const void *vy, size_t by, float *out) {
     const block_q3_K *x = (const block_q3_K *)vx;
     const int64_t nb = n / QK;
     v128_t slo[4], shi[4];
     for (int c = 0; c < 4; c++) slo[c] = shi[c] = wasm_f32x4_splat(0.0f);
     _Alignas(16) int8_t a[QK];
+    _Alignas(16) int16_t a16[QK];
     for (int64_t i = 0; i < nb; i++) {
         /* element 128h + 32s + l: bits 2s of qs[32h + l], minus 4 unless hmask bit 4h+s */
         for (int hf = 0; hf < 2; hf++)
@@ -538,10 +591,12 @@ WISP_VINLINE void dot_q3_K(int nc, int64_t n, const void *vx, const void *vy, si
         int sc[16];
         unpack_q3_scales(x[i].scales, sc);
         const float xd = FP16(x[i].d);
+        if (prep) a_pairs(a, a16);
         for (int c = 0; c < nc; c++) {
-            const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * Q8K_SIZE;
+            const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * (prep ? PK_SIZE : Q8K_SIZE);
             v128_t l0, l1;
-            lanes16_token(a, (const int8_t *)(yb + 4), sc, &l0, &l1);
+            if (prep) lanes16_token_p(a16, yb + PK_Q, sc, &l0, &l1);
+            else lanes16_token(a, (const int8_t *)(yb + 4), sc, &l0, &l1);
             const v128_t d = wasm_f32x4_splat(xd * ldf(yb));
             slo[c] = wasm_f32x4_add(slo[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
             shi[c] = wasm_f32x4_add(shi[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l1)));
@@ -550,12 +605,13 @@ WISP_VINLINE void dot_q3_K(int nc, int64_t n, const void *vx, const void *vy, si
     for (int c = 0; c < nc; c++) out[c] = sum8_lanes(slo[c], shi[c], 0.0f);
 }
 
-WISP_VINLINE void dot_q6_K(int nc, int64_t n, const void *vx, const void *vy, size_t by, float *out) {
+WISP_VINLINE void dot_q6_K(int nc, int prep, int64_t n, const void *vx, const void *vy, size_t by, float *out) {
     const block_q6_K *x = (const block_q6_K *)vx;
     const int64_t nb = n / QK;
     v128_t slo[4], shi[4];
     for (int c = 0; c < 4; c++) slo[c] = shi[c] = wasm_f32x4_splat(0.0f);
     _Alignas(16) int8_t a[QK];
+    _Alignas(16) int16_t a16[QK];
     const v128_t m4 = wasm_i8x16_splat(0x0F), m3 = wasm_i8x16_splat(3), e32 = wasm_i8x16_splat(32);
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
@@ -576,10 +632,12 @@ WISP_VINLINE void dot_q6_K(int nc, int64_t n, const void *vx, const void *vy, si
         int sc[16];
         for (int j = 0; j < 16; j++) sc[j] = x[i].scales[j];
         const float xd = FP16(x[i].d);
+        if (prep) a_pairs(a, a16);
         for (int c = 0; c < nc; c++) {
-            const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * Q8K_SIZE;
+            const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * (prep ? PK_SIZE : Q8K_SIZE);
             v128_t l0, l1;
-            lanes16_token(a, (const int8_t *)(yb + 4), sc, &l0, &l1);
+            if (prep) lanes16_token_p(a16, yb + PK_Q, sc, &l0, &l1);
+            else lanes16_token(a, (const int8_t *)(yb + 4), sc, &l0, &l1);
             const v128_t d = wasm_f32x4_splat(xd * ldf(yb));
             slo[c] = wasm_f32x4_add(slo[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
             shi[c] = wasm_f32x4_add(shi[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l1)));
@@ -589,13 +647,14 @@ WISP_VINLINE void dot_q6_K(int nc, int64_t n, const void *vx, const void *vy, si
 }
 
 /* ---- Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins */
-WISP_VINLINE void dot_k_affine(int nc, int is_q5, int64_t n, const void *vx, const void *vy, size_t by, float *out) {
+WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const void *vx, const void *vy, size_t by, float *out) {
     const int64_t nb = n / QK;
     const size_t bx = is_q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
     v128_t slo[4], shi[4];
     float sumf[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int c = 0; c < 4; c++) slo[c] = shi[c] = wasm_f32x4_splat(0.0f);
     _Alignas(16) int8_t a[QK];
+    _Alignas(16) int16_t a16[QK];
     const v128_t m4 = wasm_i8x16_splat(0x0F), one = wasm_i8x16_splat(1);
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *xb = (const uint8_t *)vx + (size_t)i * bx;
@@ -622,12 +681,27 @@ WISP_VINLINE void dot_k_affine(int nc, int is_q5, int64_t n, const void *vx, con
         const v128_t mn1 = wasm_i16x8_make((int16_t)mn[4], (int16_t)mn[4], (int16_t)mn[5], (int16_t)mn[5],
                                            (int16_t)mn[6], (int16_t)mn[6], (int16_t)mn[7], (int16_t)mn[7]);
         const float xd = FP16(ld16(xb)), xdmin = FP16(ld16(xb + 2));
+        if (prep) a_pairs(a, a16);
         for (int c = 0; c < nc; c++) {
-            const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * Q8K_SIZE;
+            const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * (prep ? PK_SIZE : Q8K_SIZE);
             const int8_t *q8 = (const int8_t *)(yb + 4);
-            const int sumi = wisp_v_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(yb + 260), mn0),
-                                                            wasm_i32x4_dot_i16x8(wasm_v128_load(yb + 276), mn1)));
+            const size_t bs = prep ? PK_BS : 260;
+            const int sumi = wisp_v_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(yb + bs), mn0),
+                                                            wasm_i32x4_dot_i16x8(wasm_v128_load(yb + bs + 16), mn1)));
             v128_t l0 = wasm_i32x4_splat(0), l1 = wasm_i32x4_splat(0);
+            if (prep) {
+                /* sub-block j = groups 2j, 2j+1 */
+                const uint8_t *yq = yb + PK_Q;
+                for (int j = 0; j < 8; j++) {
+                    const v128_t s = wasm_i32x4_splat(sc[j]);
+                    const v128_t p0 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(a16 + 32 * j), wasm_v128_load(yq + 64 * j)),
+                                                     wasm_i32x4_dot_i16x8(wasm_v128_load(a16 + 32 * j + 16), wasm_v128_load(yq + 64 * j + 32)));
+                    const v128_t p1 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(a16 + 32 * j + 8), wasm_v128_load(yq + 64 * j + 16)),
+                                                     wasm_i32x4_dot_i16x8(wasm_v128_load(a16 + 32 * j + 24), wasm_v128_load(yq + 64 * j + 48)));
+                    l0 = wasm_i32x4_add(l0, wasm_i32x4_mul(p0, s));
+                    l1 = wasm_i32x4_add(l1, wasm_i32x4_mul(p1, s));
+                }
+            } else
             for (int j = 0; j < 8; j++) {
                 /* 32 products of at most 31*128 each fold into 8 i16 lanes: |sum| <= 15872 */
                 const v128_t p = wasm_i16x8_add(prod16_lanes(wasm_v128_load(a + 32 * j), wasm_v128_load(q8 + 32 * j)),
@@ -648,15 +722,24 @@ WISP_VINLINE void dot_k_affine(int nc, int is_q5, int64_t n, const void *vx, con
 }
 
 float wisp_simd_vec_dot_q2_K(int64_t n, const void *x, const void *y) { float r; dot_q2_K(1, n, x, y, 0, &r); return r; }
-float wisp_simd_vec_dot_q3_K(int64_t n, const void *x, const void *y) { float r; dot_q3_K(1, n, x, y, 0, &r); return r; }
-float wisp_simd_vec_dot_q4_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 0, n, x, y, 0, &r); return r; }
-float wisp_simd_vec_dot_q5_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 1, n, x, y, 0, &r); return r; }
-float wisp_simd_vec_dot_q6_K(int64_t n, const void *x, const void *y) { float r; dot_q6_K(1, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dot_q3_K(int64_t n, const void *x, const void *y) { float r; dot_q3_K(1, 0, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dot_q4_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 0, 0, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dot_q5_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 0, 1, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dot_q6_K(int64_t n, const void *x, const void *y) { float r; dot_q6_K(1, 0, n, x, y, 0, &r); return r; }
 void wisp_simd_vec_dot4_q2_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q2_K(4, n, x, y, by, out); }
-void wisp_simd_vec_dot4_q3_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q3_K(4, n, x, y, by, out); }
-void wisp_simd_vec_dot4_q4_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 0, n, x, y, by, out); }
-void wisp_simd_vec_dot4_q5_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 1, n, x, y, by, out); }
-void wisp_simd_vec_dot4_q6_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q6_K(4, n, x, y, by, out); }
+void wisp_simd_vec_dot4_q3_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q3_K(4, 0, n, x, y, by, out); }
+void wisp_simd_vec_dot4_q4_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 0, 0, n, x, y, by, out); }
+void wisp_simd_vec_dot4_q5_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 0, 1, n, x, y, by, out); }
+void wisp_simd_vec_dot4_q6_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q6_K(4, 0, n, x, y, by, out); }
+/* the same on prepared activations (wisp_simd_pK_prep) */
+float wisp_simd_vec_dotp_q3_K(int64_t n, const void *x, const void *y) { float r; dot_q3_K(1, 1, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dotp_q4_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 1, 0, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dotp_q5_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 1, 1, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dotp_q6_K(int64_t n, const void *x, const void *y) { float r; dot_q6_K(1, 1, n, x, y, 0, &r); return r; }
+void wisp_simd_vec_dot4p_q3_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q3_K(4, 1, n, x, y, by, out); }
+void wisp_simd_vec_dot4p_q4_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 1, 0, n, x, y, by, out); }
+void wisp_simd_vec_dot4p_q5_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 1, 1, n, x, y, by, out); }
+void wisp_simd_vec_dot4p_q6_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q6_K(4, 1, n, x, y, by, out); }
 
 /* ================================================================ activation quantizers */
 

@@ -59,6 +59,18 @@ void wisp_simd_vec_dot4p_q5_0(int64_t n, const void *x, const void *yp, size_t b
 void wisp_simd_vec_dot4p_q5_1(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
 void wisp_simd_vec_dot4p_q8_0(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
 
+/* The same for the k-quants (but Q2_K) on Q8_K rows: pK_prep into pK_size(n) bytes. */
+size_t wisp_simd_pK_size(int64_t n);
+void wisp_simd_pK_prep(const void *y, void *yp, int64_t n);
+float wisp_simd_vec_dotp_q3_K(int64_t n, const void *x, const void *yp);
+float wisp_simd_vec_dotp_q4_K(int64_t n, const void *x, const void *yp);
+float wisp_simd_vec_dotp_q5_K(int64_t n, const void *x, const void *yp);
+float wisp_simd_vec_dotp_q6_K(int64_t n, const void *x, const void *yp);
+void wisp_simd_vec_dot4p_q3_K(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
+void wisp_simd_vec_dot4p_q4_K(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
+void wisp_simd_vec_dot4p_q5_K(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
+void wisp_simd_vec_dot4p_q6_K(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
+
 /* Activation quantizers, byte-identical to the scalar ones. */
 void wisp_simd_quantize_row_q8_0(const float *x, void *y, int64_t n);
 void wisp_simd_quantize_row_q8_1(const float *x, void *y, int64_t n);

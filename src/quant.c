@@ -419,16 +419,23 @@ static void q8_1_to_float(const void *src, float *y, int64_t n) {
 #endif
 #define T(id, nm, blk, bytes, tof, fromf, fromf_simd, dot, dot_simd, dot4, vdt)                        \
     [id] = {id, nm, blk, bytes, tof, SIMD(fromf, fromf_simd), SIMD(dot, dot_simd), vdt, fromf, dot, \
-            SIMD(NULL, dot4), NULL, NULL, NULL, NULL}
+            SIMD(NULL, dot4), NULL, NULL, NULL, NULL, 0}
 /* the 32-element types: also the prepared-activation path of kernels_simd128.c */
 #if WISP_HAVE_SIMD128
 #define T32(id, nm, blk, bytes, tof, fromf, fromf_simd, dot, sfx, vdt, prep)                          \
     [id] = {id, nm, blk, bytes, tof, fromf_simd, wisp_simd_vec_dot_##sfx, vdt, fromf, dot,           \
             wisp_simd_vec_dot4_##sfx, wisp_simd_p32_size, prep, wisp_simd_vec_dotp_##sfx,          \
-            wisp_simd_vec_dot4p_##sfx}
+            wisp_simd_vec_dot4p_##sfx, 1}
+/* Q4_K/Q5_K: reordering a block's weights costs about what one token saves (min 4) */
+#define TK(id, nm, bytes, tof, fromf, dot, sfx, min_t)                                                 \
+    [id] = {id, nm, WISP_QK_K, bytes, tof, fromf, wisp_simd_vec_dot_##sfx, WISP_TYPE_Q8_K, fromf, dot,  \
+            wisp_simd_vec_dot4_##sfx, wisp_simd_pK_size, wisp_simd_pK_prep, wisp_simd_vec_dotp_##sfx,    \
+            wisp_simd_vec_dot4p_##sfx, min_t}
 #else
+#define TK(id, nm, bytes, tof, fromf, dot, sfx, min_t)                                                 \
+    [id] = {id, nm, WISP_QK_K, bytes, tof, fromf, dot, WISP_TYPE_Q8_K, fromf, dot, NULL, NULL, NULL, NULL, NULL, 0}
 #define T32(id, nm, blk, bytes, tof, fromf, fromf_simd, dot, sfx, vdt, prep)                          \
-    [id] = {id, nm, blk, bytes, tof, fromf, dot, vdt, fromf, dot, NULL, NULL, NULL, NULL, NULL}
+    [id] = {id, nm, blk, bytes, tof, fromf, dot, vdt, fromf, dot, NULL, NULL, NULL, NULL, NULL, 0}
 #endif
 
 static const wisp_quant_traits k_traits[WISP_TYPE_COUNT] = {
@@ -453,24 +460,21 @@ static const wisp_quant_traits k_traits[WISP_TYPE_COUNT] = {
     T(WISP_TYPE_Q2_K, "Q2_K", WISP_QK_K, sizeof(block_q2_K), wisp_dequantize_row_q2_K, wisp_quantize_row_q2_K,
       wisp_quantize_row_q2_K, wisp_vec_dot_q2_K_q8_K, wisp_simd_vec_dot_q2_K, wisp_simd_vec_dot4_q2_K,
       WISP_TYPE_Q8_K),
-    T(WISP_TYPE_Q3_K, "Q3_K", WISP_QK_K, sizeof(block_q3_K), wisp_dequantize_row_q3_K, wisp_quantize_row_q3_K,
-      wisp_quantize_row_q3_K, wisp_vec_dot_q3_K_q8_K, wisp_simd_vec_dot_q3_K, wisp_simd_vec_dot4_q3_K,
-      WISP_TYPE_Q8_K),
-    T(WISP_TYPE_Q4_K, "Q4_K", WISP_QK_K, sizeof(block_q4_K), wisp_dequantize_row_q4_K, wisp_quantize_row_q4_K,
-      wisp_quantize_row_q4_K, wisp_vec_dot_q4_K_q8_K, wisp_simd_vec_dot_q4_K, wisp_simd_vec_dot4_q4_K,
-      WISP_TYPE_Q8_K),
-    T(WISP_TYPE_Q5_K, "Q5_K", WISP_QK_K, sizeof(block_q5_K), wisp_dequantize_row_q5_K, wisp_quantize_row_q5_K,
-      wisp_quantize_row_q5_K, wisp_vec_dot_q5_K_q8_K, wisp_simd_vec_dot_q5_K, wisp_simd_vec_dot4_q5_K,
-      WISP_TYPE_Q8_K),
-    T(WISP_TYPE_Q6_K, "Q6_K", WISP_QK_K, sizeof(block_q6_K), wisp_dequantize_row_q6_K, wisp_quantize_row_q6_K,
-      wisp_quantize_row_q6_K, wisp_vec_dot_q6_K_q8_K, wisp_simd_vec_dot_q6_K, wisp_simd_vec_dot4_q6_K,
-      WISP_TYPE_Q8_K),
+    TK(WISP_TYPE_Q3_K, "Q3_K", sizeof(block_q3_K), wisp_dequantize_row_q3_K, wisp_quantize_row_q3_K,
+       wisp_vec_dot_q3_K_q8_K, q3_K, 1),
+    TK(WISP_TYPE_Q4_K, "Q4_K", sizeof(block_q4_K), wisp_dequantize_row_q4_K, wisp_quantize_row_q4_K,
+       wisp_vec_dot_q4_K_q8_K, q4_K, 4),
+    TK(WISP_TYPE_Q5_K, "Q5_K", sizeof(block_q5_K), wisp_dequantize_row_q5_K, wisp_quantize_row_q5_K,
+       wisp_vec_dot_q5_K_q8_K, q5_K, 4),
+    TK(WISP_TYPE_Q6_K, "Q6_K", sizeof(block_q6_K), wisp_dequantize_row_q6_K, wisp_quantize_row_q6_K,
+       wisp_vec_dot_q6_K_q8_K, q6_K, 1),
     T(WISP_TYPE_Q8_K, "Q8_K", WISP_QK_K, sizeof(block_q8_K), wisp_dequantize_row_q8_K, wisp_quantize_row_q8_K,
       wisp_simd_quantize_row_q8_K, NULL, NULL, NULL, WISP_TYPE_Q8_K),
 };
 
 #undef T
 #undef T32
+#undef TK
 #undef SIMD
 
 const wisp_quant_traits *wisp_quant_get(uint32_t type) {

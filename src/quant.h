@@ -54,6 +54,9 @@ typedef struct wisp_quant_traits {
     void (*act_prep)(const void *y, void *yp, int64_t n);
     wisp_vec_dot_fn vec_dot_p;
     wisp_vec_dot4_fn vec_dot4_p;
+    /* fewest tokens per matmul for which the prepared path is faster (it may redo some
+     * weight work per row that only pays off when shared by several tokens) */
+    uint32_t prep_min_tokens;
 } wisp_quant_traits;
 
 /* Traits of a type id, or NULL when wisp cannot compute with that type. */
