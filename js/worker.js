@@ -73,6 +73,21 @@ function isTrap(e) {
   return e instanceof WebAssembly.RuntimeError || (e && /^Aborted\(|RuntimeError|unreachable|memory access out of bounds/.test(String(e.message || e)));
 }
 
+// The mt build starts its pthreads with `new Worker(url)` (classic workers). A worker script
+// must be same-origin with its creator, so when the engine's files are on another origin than
+// the page (an embedded widget: this worker is then itself a blob: worker) the pthread
+// workers start from a same-origin blob: that importScripts() the real file (which needs CORS
+// or CORP, and the page's CSP to allow blob: workers and the engine's origin in script-src).
+let pthreadBlob = null;
+function pthreadWorkerUrl(u) {
+  if (isNode || new URL(u).origin === self.location.origin) return u;
+  if (!pthreadBlob || pthreadBlob.src !== u) {
+    const blob = new Blob([`importScripts(${JSON.stringify(u)});`], { type: 'text/javascript' });
+    pthreadBlob = { src: u, url: URL.createObjectURL(blob) };
+  }
+  return pthreadBlob.url;
+}
+
 async function instantiate(args) {
   const dist = args.distUrl;
   const glue = new URL(`wisp-${args.variant}.mjs`, dist);
@@ -113,7 +128,11 @@ async function instantiate(args) {
   const mod = await Promise.race([instFailure, createWisp({
     ...extra,
     wispPoolSize: args.variant === 'mt' ? Math.max(0, args.threads - 1) : 0,
-    locateFile: (p) => (isNode ? nodePath.fileURLToPath(new URL(p, dist)) : new URL(p, dist).href),
+    locateFile: (p) => {
+      if (isNode) return nodePath.fileURLToPath(new URL(p, dist));
+      const u = new URL(p, dist).href;
+      return /\.worker\.js$/.test(p) ? pthreadWorkerUrl(u) : u;
+    },
     mainScriptUrlOrBlob: glue.href,
     print: (s) => log(s, 'info'),
     printErr: (s) => log(s, 'warn'),
