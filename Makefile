@@ -74,7 +74,8 @@ test-wasm: test-wasm-js test-browser test-wasm-c
 #                 http://127.0.0.1:$(PORT)/ with COOP/COEP + Range (tools/serve.mjs), opening on
 #                 $(SERVE_MODEL) when that file exists, else on the first catalog model
 # make vendor     re-vendors @huggingface/jinja into js/vendor/jinja.js (committed; MIT)
-# The browser tests of the page and the widget are tests/e2e/chat*.test.mjs (part of test-browser).
+# The browser tests of the page and the widget are tests/e2e/chat*.test.mjs and widget-*.test.mjs
+# (part of test-browser; screenshots in tests/out/).
 .PHONY: serve vendor
 PORT        ?= 8080
 SERVE_MODEL ?= $(WISP_FIXTURES)/models/stories260K.gguf

@@ -88,7 +88,13 @@ export async function cacheList() {
     const resp = await cache.match(req);
     if (!resp) continue;
     const m = metaOf(resp);
-    out.push({ url: req.url, size: m.size, etag: m.etag, lastModified: m.lastModified, sha256: m.sha256, storedAt: m.storedAt, complete: m.complete });
+    // complete only when the body really has the recorded size (as cacheLookup requires): an
+    // entry that is not whole is never reported as cached. (Chromium's cache blobs are
+    // disk-backed: reading .size does not read the body.)
+    let bodySize = -1;
+    try { bodySize = (await resp.blob()).size; } catch {}
+    const complete = m.complete && m.size > 0 && bodySize === m.size;
+    out.push({ url: req.url, size: m.size, bodySize, etag: m.etag, lastModified: m.lastModified, sha256: m.sha256, storedAt: m.storedAt, complete });
   }
   return out;
 }

@@ -148,7 +148,11 @@ export interface WispModel {
 }
 
 export interface CacheEntry {
-  url: string; size: number; etag: string; lastModified: string; sha256: string; storedAt: string; complete: boolean;
+  url: string; size: number; etag: string; lastModified: string; sha256: string; storedAt: string;
+  /** bytes actually stored (-1 if unreadable) */
+  bodySize: number;
+  /** true only for a whole, valid entry (metadata complete and bodySize === size): what a load uses */
+  complete: boolean;
 }
 
 export declare const Wisp: {

@@ -159,6 +159,16 @@ class WispModel {
 
   // Async iterator of {token, text} per generated token, then {done: true, text, stats}.
   async *generate(prompt, options = {}) {
+    const { continueFrom, ...rest } = options; // internal to chat()
+    for await (const ev of this._generate(prompt, rest)) {
+      if (ev.done) { yield { done: true, text: ev.text, stats: ev.stats }; return; }
+      yield ev;
+    }
+  }
+
+  // generate() plus, on the done event, `resume` ({held} when the context filled up: what
+  // continueFrom needs to go on with the same text).
+  async *_generate(prompt, options = {}) {
     const { signal, ...opts } = options;
     if (signal && signal.aborted) throw abortError('generation aborted');
     const queue = [];
@@ -183,7 +193,7 @@ class WispModel {
           if (x.err.name === 'AbortError' || (signal && signal.aborted && x.err.code === 'ABORTED')) throw abortError('generation aborted');
           throw x.err;
         }
-        yield { done: true, text: x.end.text, stats: x.end.stats };
+        yield { done: true, text: x.end.text, stats: x.end.stats, resume: x.end.resume || null };
         return;
       }
     } finally {
@@ -302,25 +312,28 @@ class WispModel {
     const stop = [...setup.stop, ...(gen.stop == null ? [] : Array.isArray(gen.stop) ? gen.stop : [gen.stop])];
     const replyIds = [];
     let replyText = '';
-    let carry = '';
+    let tail = '';
+    let continueFrom = null;
     let total = null;
     let finished = false;
     try {
       for (;;) {
         let stats = null;
-        let tail = '';
-        for await (const ev of this.generate(prompt.ids, { ...gen, stop, maxTokens: maxTokens - replyIds.length, addBos: false, signal })) {
-          if (ev.done) { stats = ev.stats; tail = ev.text; break; }
+        let resume = null;
+        tail = '';
+        for await (const ev of this._generate(prompt.ids, { ...gen, stop, maxTokens: maxTokens - replyIds.length, addBos: false, signal, continueFrom })) {
+          if (ev.done) { stats = ev.stats; tail = ev.text; resume = ev.resume; break; }
           replyIds.push(ev.token);
-          const text = carry + ev.text;
-          carry = '';
-          replyText += text;
-          yield { token: ev.token, text };
+          replyText += ev.text;
+          yield { token: ev.token, text: ev.text };
         }
         total = mergeStats(total, stats);
         if (stats.stopReason === 'context' && replyIds.length < maxTokens) {
-          // the context filled up mid-reply: drop the oldest turns and continue the reply
-          carry += tail;
+          // the context filled up mid-reply: drop the oldest turns and continue the reply. The
+          // next generation goes on from the reply's tokens (continueFrom): its detokenizer
+          // does not strip the SentencePiece leading space of its first token as it would at
+          // the start of a text, and text held back at the cut (a possible stop-string prefix,
+          // the first bytes of a split UTF-8 character) is completed rather than flushed.
           const next = dropOldestTurn(msgs);
           if (!next) break;
           dropped += msgs.length - next.length;
@@ -328,12 +341,13 @@ class WispModel {
           trims++;
           trimmed = true;
           prompt = await fit(replyIds, Math.min(64, maxTokens - replyIds.length));
+          continueFrom = { ids: replyIds.slice(), held: resume ? resume.held : '' };
           if (onContextTrim) { try { onContextTrim({ droppedMessages: dropped }); } catch {} }
           continue;
         }
-        replyText += carry + tail;
-        const last = carry + tail;
-        carry = '';
+        replyText += tail;
+        const last = tail;
+        tail = '';
         total.droppedMessages = dropped;
         total.contextTrims = trims;
         total.template = setup.kind;
@@ -342,11 +356,14 @@ class WispModel {
         yield { done: true, text: last, stats: total };
         return;
       }
+      // nothing left to drop: the reply ends here
+      replyText += tail;
+      this._remember(replyText, replyIds);
       total.droppedMessages = dropped;
       total.contextTrims = trims;
       total.template = setup.kind;
       finished = true;
-      yield { done: true, text: carry, stats: total };
+      yield { done: true, text: tail, stats: total };
     } finally {
       if (!finished && replyIds.length) this._remember(replyText, replyIds);
     }

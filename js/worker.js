@@ -14,7 +14,8 @@
 //              -> info (see wisp.d.ts ModelInfo). Emits progress events with the load's id.
 //   tokenize   {text, addBos, parseSpecial} -> number[]
 //   detokenize {ids, special} -> string
-//   generate   {prompt: string | number[], ...GenerateOptions} -> {stats}; emits one 'token'
+//   generate   {prompt: string | number[], continueFrom?: {ids, held}, ...GenerateOptions}
+//              -> {stats, text, resume}; emits one 'token'
 //              event per generated token with the generate request's id. Generation runs one
 //              decode step per message turn, so an 'abort' is seen within one token.
 //   abort      {target: id of a running load/generate} -> true
@@ -72,6 +73,21 @@ function isTrap(e) {
   return e instanceof WebAssembly.RuntimeError || (e && /^Aborted\(|RuntimeError|unreachable|memory access out of bounds/.test(String(e.message || e)));
 }
 
+// The mt build starts its pthreads with `new Worker(url)` (classic workers). A worker script
+// must be same-origin with its creator, so when the engine's files are on another origin than
+// the page (an embedded widget: this worker is then itself a blob: worker) the pthread
+// workers start from a same-origin blob: that importScripts() the real file (which needs CORS
+// or CORP, and the page's CSP to allow blob: workers and the engine's origin in script-src).
+let pthreadBlob = null;
+function pthreadWorkerUrl(u) {
+  if (isNode || new URL(u).origin === self.location.origin) return u;
+  if (!pthreadBlob || pthreadBlob.src !== u) {
+    const blob = new Blob([`importScripts(${JSON.stringify(u)});`], { type: 'text/javascript' });
+    pthreadBlob = { src: u, url: URL.createObjectURL(blob) };
+  }
+  return pthreadBlob.url;
+}
+
 async function instantiate(args) {
   const dist = args.distUrl;
   const glue = new URL(`wisp-${args.variant}.mjs`, dist);
@@ -112,7 +128,11 @@ async function instantiate(args) {
   const mod = await Promise.race([instFailure, createWisp({
     ...extra,
     wispPoolSize: args.variant === 'mt' ? Math.max(0, args.threads - 1) : 0,
-    locateFile: (p) => (isNode ? nodePath.fileURLToPath(new URL(p, dist)) : new URL(p, dist).href),
+    locateFile: (p) => {
+      if (isNode) return nodePath.fileURLToPath(new URL(p, dist));
+      const u = new URL(p, dist).href;
+      return /\.worker\.js$/.test(p) ? pthreadWorkerUrl(u) : u;
+    },
     mainScriptUrlOrBlob: glue.href,
     print: (s) => log(s, 'info'),
     printErr: (s) => log(s, 'warn'),
@@ -473,6 +493,21 @@ async function opGenerate(id, a) {
 
     M._wx_detok_reset(0);
     let held = '';       // text not yet emitted (may be the start of a stop string)
+    // continueFrom {ids, held}: this generation continues a reply whose first tokens (ids) were
+    // produced by an earlier generate() that stopped at a full context (model.chat() after
+    // dropping old turns). The detokenizer is replayed over them so that it is in the state it
+    // was: no SentencePiece leading-space strip on the first new token (that strip is for the
+    // start of a text only), and a UTF-8 character split across the two generations completes.
+    // held is the earlier generation's held-back text (a possible stop-string prefix).
+    const cont = a.continueFrom;
+    if (cont != null) {
+      if (typeof cont !== 'object' || !Array.isArray(cont.ids)) throw new WispError('INVALID_ARG', 'continueFrom must be {ids: number[], held?: string}');
+      for (const t of cont.ids) {
+        if (!Number.isInteger(t) || t < 0 || t >= info.nVocab) throw new WispError('INVALID_ARG', `invalid token id ${t}`);
+        if (M._wx_detok_push(t) < 0) throw new WispError('INVALID_ARG', lastError());
+      }
+      held = typeof cont.held === 'string' ? cont.held : '';
+    }
     let generated = 0;
     let ttftMs = null;
     let stopReason = 'length';
@@ -525,6 +560,7 @@ async function opGenerate(id, a) {
     }
     // kvTokens holds exactly what is in the KV cache (the last sampled token is never
     // evaluated), so the next generate() reuses the longest common prefix
+    const heldAtEnd = held;
     const rest = stopReason === 'stop' ? '' : held + pieceText(M._wx_detok_flush());
     const decodeMs = performance.now() - tDecode0;
     const stats = {
@@ -537,7 +573,9 @@ async function opGenerate(id, a) {
       totalMs: performance.now() - t0,
       stopReason,
     };
-    return { stats, text: rest };
+    // resume: what a continuation needs (continueFrom.held); `rest` has the same text plus any
+    // incomplete UTF-8 bytes flushed as U+FFFD, which a continuation completes instead
+    return { stats, text: rest, resume: stopReason === 'context' ? { held: heldAtEnd } : null };
   } finally {
     running.delete(id);
     busy = false;

@@ -37,7 +37,11 @@ export function createServer({ root = ROOT, coi = true, models = {}, index = '/w
       headers['cross-origin-opener-policy'] = 'same-origin';
       headers['cross-origin-embedder-policy'] = 'require-corp';
     }
+    // Any page may embed the widget (<script type="module" src=".../web/widget.js">) or load a
+    // model from here: module scripts, the wasm and the models are fetched in CORS mode, and
+    // under the embedding page's COEP every subresource needs CORP (or CORS).
     headers['cross-origin-resource-policy'] = 'cross-origin';
+    headers['access-control-allow-origin'] = '*';
     if (req.method === 'OPTIONS') {
       res.writeHead(204, { ...headers, 'access-control-allow-origin': '*', 'access-control-allow-headers': 'range', 'access-control-max-age': '600' });
       res.end();
@@ -77,7 +81,6 @@ export function createServer({ root = ROOT, coi = true, models = {}, index = '/w
     headers['last-modified'] = st.mtime.toUTCString();
     if (ext === '.html') headers['content-security-policy'] = PAGE_CSP;
     if (ext === '.gguf') {
-      headers['access-control-allow-origin'] = '*';
       headers['access-control-expose-headers'] = 'content-range, content-length, etag, last-modified, accept-ranges';
     }
     let start = 0, end = st.size, status = 200;

@@ -50,10 +50,13 @@ async function loadCatalog() {
   await refreshCatalog();
 }
 
+// Only whole entries count as cached (Wisp.cache.list() checks the stored body against the
+// recorded size); anything else is listed as incomplete and is downloaded again on load.
 async function refreshCatalog() {
   let cached = [];
   try { cached = await Wisp.cache.list(); } catch {}
   const isCached = (u) => cached.some((c) => c.url === new URL(u, location.href).href && c.complete);
+  els.badge.hidden = !(model && modelUrl && isCached(modelUrl));
   const keep = els.catalog.value;
   els.catalog.replaceChildren(new Option('— catalog —', ''));
   catalog.forEach((m, i) => {
@@ -68,7 +71,10 @@ els.catalog.addEventListener('change', () => {
   const m = catalog[Number(els.catalog.value)];
   if (!m) { els.catalogNote.textContent = ''; return; }
   els.url.value = m.url;
-  els.catalogNote.textContent = `${m.note} License: ${m.license}.${m.sizeApprox ? ' Size is approximate.' : ''} Press Load.`;
+  const integrity = m.sha256
+    ? `The download is checked against the catalog's sha256 (${m.sha256.slice(0, 12)}…).`
+    : 'No sha256 in the catalog for this file (it could not be verified when the catalog was written): the download is not integrity-checked.';
+  els.catalogNote.textContent = `${m.note} License: ${m.license}.${m.sizeApprox ? ' Size is approximate.' : ''} ${integrity} Press Load.`;
 });
 
 function renderCacheList(list) {
@@ -78,7 +84,9 @@ function renderCacheList(list) {
     const name = decodeURIComponent(c.url.split('/').pop() || c.url);
     const li = document.createElement('li');
     const span = document.createElement('span');
-    span.textContent = `${name} (${fmtBytes(c.size)}${c.complete ? '' : ', incomplete'})`;
+    span.textContent = `${name} (${fmtBytes(c.size)}${c.complete ? '' : ', incomplete: not used, downloaded again on load'})`;
+    li.dataset.url = c.url;
+    li.dataset.complete = String(c.complete);
     span.title = c.url;
     const del = document.createElement('button');
     del.type = 'button';
@@ -87,7 +95,7 @@ function renderCacheList(list) {
     del.addEventListener('click', async () => {
       await Wisp.cache.delete(c.url);
       await refreshCatalog();
-      if (model && model.info.source === c.url) els.badge.hidden = true;
+      setStatus(`Deleted ${name} from the cache`, model ? 'ready' : 'idle');
     });
     li.append(span, del);
     els.cacheList.append(li);
@@ -97,6 +105,7 @@ function renderCacheList(list) {
 // ------------------------------------------------------------------ loading
 
 let model = null;
+let modelUrl = null; // the loaded model's URL (null for a local file)
 let loadCtl = null;
 
 function showInfo(info, final) {
@@ -114,6 +123,7 @@ function showInfo(info, final) {
   if (final) {
     rows.push(['Chat template', info.chatTemplate ? 'the model\'s own (Jinja)' : 'none in the file: built-in fallback']);
     rows.push(['Loaded', `${(info.loadMs / 1000).toFixed(1)} s via ${info.loadMode}${info.cache === 'stored' ? ', saved to the cache' : ''}`]);
+    rows.push(['Integrity', info.sha256 ? `sha256 verified: ${info.sha256}` : 'not checked (no sha256 given for this file)']);
   }
   els.infoList.replaceChildren();
   for (const [k, v] of rows) {
@@ -123,7 +133,7 @@ function showInfo(info, final) {
     dd.textContent = v;
     els.infoList.append(dt, dd);
   }
-  els.badge.hidden = !(final && info.cache === 'hit');
+  if (!final) els.badge.hidden = true; // set from the cache listing once loaded
 }
 
 function showProgress(p, t0) {
@@ -140,7 +150,8 @@ function showProgress(p, t0) {
 }
 
 function explain(e) {
-  const msg = e && e.message ? e.message : String(e);
+  // byte counts from the engine ("needs 8053574400 bytes") in human units
+  const msg = (e && e.message ? e.message : String(e)).replace(/\b(\d{6,}) bytes\b/g, (m, n) => fmtBytes(Number(n)));
   switch (e && e.code) {
     case 'OOM': return `This model does not fit in the memory a browser tab can use (${msg}). Try a smaller model or quantization, or a smaller context size.`;
     case 'NETWORK': return `Could not download the model: ${msg}. The server must allow Range requests and CORS (see models/README.md).`;
@@ -156,14 +167,14 @@ async function loadModel(source) {
   const ctl = new AbortController();
   loadCtl = ctl;
   ui.stop();
-  if (model) { const m = model; model = null; ui.setModel(null); await m.unload().catch(() => {}); }
+  if (model) { const m = model; model = null; modelUrl = null; ui.setModel(null); await m.unload().catch(() => {}); }
   ui.newChat();
   els.loadError.hidden = true;
   els.info.hidden = true;
   els.badge.hidden = true;
   const isUrl = typeof source === 'string';
   const entry = isUrl ? catalog.find((m) => new URL(m.url, location.href).href === new URL(source, location.href).href) : null;
-  const ctx = Number(params.get('ctx') || els.contextSize.value) || 0;
+  const ctx = Number(els.contextSize.value) || 0; // initialized from ?ctx=; the user may change it after an error
   setStatus(`Loading ${isUrl ? source : source.name}…`, 'loading');
   const t0 = performance.now();
   try {
@@ -177,20 +188,24 @@ async function loadModel(source) {
     });
     if (loadCtl !== ctl) { m.unload(); return; }
     model = m;
+    modelUrl = isUrl ? new URL(source, location.href).href : null;
     window.wispModel = m; // for the console
     showInfo(m.info, true);
     els.progress.value = 1;
     els.progressText.textContent = `Loaded ${fmtBytes(m.info.fileBytes)} in ${(m.info.loadMs / 1000).toFixed(1)} s${m.info.cache === 'hit' ? ' from the cache' : ''}`;
     ui.setModel(m);
     setStatus(`Ready: ${m.info.name || 'model'} (${m.info.variant === 'mt' ? `${m.info.threads} threads` : 'single thread'})`, 'ready');
-    refreshCatalog();
+    await refreshCatalog();
     $('message').focus();
   } catch (e) {
     if (loadCtl !== ctl || (e && e.name === 'AbortError')) return;
     els.loadError.textContent = explain(e);
     els.loadError.hidden = false;
+    els.loadError.dataset.code = (e && e.code) || '';
     els.progressBox.hidden = true;
-    setStatus(`Error: ${e && e.code === 'OOM' ? 'the model does not fit in memory' : (e.message || e)}`, 'error');
+    els.info.hidden = true;
+    setStatus(`Error: ${e && e.code === 'OOM' ? 'the model does not fit in memory' : e && e.code === 'INTEGRITY' ? 'the download does not match its sha256' : (e.message || e)}`, 'error');
+    refreshCatalog();
   } finally {
     if (loadCtl === ctl) loadCtl = null;
   }
@@ -213,17 +228,33 @@ function loadUrl(u) {
 
 els.load.addEventListener('click', () => loadUrl(els.url.value));
 els.url.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); loadUrl(els.url.value); } });
-els.file.addEventListener('change', () => { if (els.file.files[0]) loadModel(els.file.files[0]); });
+els.file.addEventListener('change', () => {
+  const f = els.file.files[0];
+  els.file.value = ''; // choosing the same file again loads it again
+  if (f) loadModel(f);
+});
+// Drag and drop of a local .gguf anywhere on the page (only file drags: dragging text into the
+// message box keeps working). The file is read in place, never uploaded.
+const hasFiles = (e) => !!e.dataTransfer && [...e.dataTransfer.types].includes('Files');
 for (const ev of ['dragenter', 'dragover']) {
-  document.addEventListener(ev, (e) => { e.preventDefault(); els.drop.classList.add('over'); });
+  document.addEventListener(ev, (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    els.drop.classList.add('over');
+  });
 }
 document.addEventListener('dragleave', (e) => { if (!e.relatedTarget) els.drop.classList.remove('over'); });
 document.addEventListener('drop', (e) => {
+  if (!hasFiles(e)) return;
   e.preventDefault();
   els.drop.classList.remove('over');
-  const f = e.dataTransfer && [...e.dataTransfer.files].find((x) => /\.gguf$/i.test(x.name));
-  if (f) loadModel(f);
-  else setStatus('Error: drop a .gguf file', 'error');
+  const files = [...e.dataTransfer.files];
+  const f = files.find((x) => /\.gguf$/i.test(x.name));
+  if (f) { loadModel(f); return; }
+  els.loadError.textContent = `Not a .gguf file: ${files.map((x) => x.name).join(', ') || '(nothing)'}. Drop a GGUF model file.`;
+  els.loadError.hidden = false;
+  setStatus('Error: drop a .gguf file', 'error');
 });
 
 // Test hook (tests/e2e/chat.test.mjs): feeds text through the same rendering path as model output.

@@ -27,6 +27,19 @@ test('catalog templates have fixtures', () => {
   for (const m of cat.models) assert.ok(fs.existsSync(path.join(DIR, `${m.template}.json`)), `fixture for ${m.id} (${m.template})`);
 });
 
+// A catalog sha256 is only ever copied from the Hub's LFS details of one exact file: so it must be
+// well-formed and its URL pinned to a commit (a branch like "main" can move to another file).
+// Entries without one say null (the page then says the download is not integrity-checked).
+test('catalog sha256: hex digest on a commit-pinned URL, or null', () => {
+  const cat = JSON.parse(fs.readFileSync(path.join(ROOT, 'models/catalog.json'), 'utf8'));
+  for (const m of cat.models) {
+    assert.ok('sha256' in m, `${m.id}: sha256 present (null when unknown)`);
+    if (m.sha256 === null) continue;
+    assert.match(m.sha256, /^[0-9a-f]{64}$/, `${m.id}: sha256`);
+    assert.match(m.url, /\/resolve\/[0-9a-f]{40}\//, `${m.id}: a sha256 needs a commit-pinned URL`);
+  }
+});
+
 for (const file of fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()) {
   test(`chat template ${file} equals Jinja2`, () => {
     const doc = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8'));
