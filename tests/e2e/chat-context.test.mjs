@@ -29,7 +29,7 @@ async function conversation(model, n0) {
   return { turn1, turn2: { ids, text, stats }, cut };
 }
 
-test('context full mid-reply: the continuation keeps its leading space (JS API and page)', { timeout: 240000 }, async (t) => {
+test('context full mid-reply: the continuation keeps its leading space (JS API and page)', { timeout: 480000 }, async (t) => {
   const modelPath = fixture(t, 'models/stories260K.gguf');
   if (!modelPath) return;
   const model = await Wisp.load(modelPath, { contextSize: CTX });

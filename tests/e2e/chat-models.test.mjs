@@ -19,7 +19,7 @@ const CACHE = 'wisp-models-v1';
 const cacheUrls = (page) => page.evaluate((name) => caches.open(name).then((c) => c.keys()).then((k) => k.map((r) => r.url)), CACHE);
 const dataRequests = (log, p, dataOffset) => log.filter((e) => e.path === p && e.range && Number(/bytes=(\d+)/.exec(e.range)[1]) >= dataOffset);
 
-test('chat page: local files, cache, memory limits, integrity', { timeout: 300000 }, async (t) => {
+test('chat page: local files, cache, memory limits, integrity', { timeout: 600000 }, async (t) => {
   const pre = await prerequisites(t);
   if (!pre) return;
   const { pw, modelPath } = pre;

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, fixture } from '../js/helpers.mjs';
+import { waitFor, waitState, setSettings } from './support.mjs';
 import { createServer } from '../../tools/serve.mjs';
 import { Wisp } from '../../js/wisp.js';
 import { renderChatTemplate, FALLBACK_TEMPLATES } from '../../js/chat-template.js';
@@ -47,27 +48,8 @@ async function newPage() {
   return page;
 }
 
-// page.waitForFunction evaluates a string (blocked by the page's CSP: no 'unsafe-eval'), so poll
-async function waitFor(page, fn, arg, { timeout = 30000 } = {}) {
-  const t0 = Date.now();
-  for (;;) {
-    if (await page.evaluate(fn, arg)) return;
-    if (Date.now() - t0 > timeout) throw new Error(`timed out waiting for ${fn.toString().slice(0, 160)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const status = (page) => page.locator('[data-role=status]').first();
-async function waitState(page, state, timeout = 30000) {
-  await waitFor(page, (s) => {
-    const e = document.querySelector('[data-role=status]');
-    return e && e.dataset.state === s;
-  }, state, { timeout });
-}
 
-async function setSettings(page, s) {
-  for (const [k, v] of Object.entries(s)) await page.locator(`#${k}`).fill(String(v));
-}
 
 // Sends a message with the UI and returns {text, snapshots, li dataset}.
 async function sendAndWait(page, text) {
@@ -87,7 +69,7 @@ async function sendAndWait(page, text) {
   await waitFor(page, (n) => {
     const li = document.querySelectorAll('li.msg.assistant')[n];
     return li && !li.hasAttribute('aria-busy');
-  }, n, { timeout: 60000 });
+  }, n, { timeout: 120000 });
   const li = page.locator('li.msg.assistant').nth(n);
   return {
     text: await li.locator('[data-role=assistant]').textContent(),
@@ -96,7 +78,7 @@ async function sendAndWait(page, text) {
   };
 }
 
-test('chat page and widget in Chromium', { timeout: 280000 }, async (t) => {
+test('chat page and widget in Chromium', { timeout: 600000 }, async (t) => {
   if (!(await setup(t))) return;
   // expected greedy output, computed with the JS API in Node on the same rendered prompt
   const node = await Wisp.load(modelPath);
@@ -142,7 +124,7 @@ test('chat page and widget in Chromium', { timeout: 280000 }, async (t) => {
       await setSettings(page, { maxTokens: 400, temperature: 0.8 });
       await page.getByRole('textbox', { name: 'Message' }).fill('Another story, please.');
       await page.getByRole('button', { name: 'Send' }).click();
-      await waitFor(page, () => { const a = document.querySelectorAll('[data-role=assistant]'); return a.length === 3 && a[2].textContent.length > 10; }, null, { timeout: 30000 });
+      await waitFor(page, () => { const a = document.querySelectorAll('[data-role=assistant]'); return a.length === 3 && a[2].textContent.length > 10; }, null, { timeout: 90000 });
       await page.getByRole('button', { name: 'Stop' }).click();
       await waitState(page, 'stopped');
       const stopped = page.locator('li.msg.assistant').nth(2);
@@ -160,7 +142,7 @@ test('chat page and widget in Chromium', { timeout: 280000 }, async (t) => {
       assert.ok(found, 'the Message box is reachable with Tab');
       await page.keyboard.type('Keyboard story');
       await page.keyboard.press('Enter');
-      await waitFor(page, () => { const a = document.querySelectorAll('[data-role=assistant]'); return a.length === 4 && a[3].textContent.length > 5; }, null, { timeout: 30000 });
+      await waitFor(page, () => { const a = document.querySelectorAll('[data-role=assistant]'); return a.length === 4 && a[3].textContent.length > 5; }, null, { timeout: 90000 });
       await page.keyboard.press('Escape');
       await waitState(page, 'stopped');
       assert.equal(await page.locator('li.msg.assistant').nth(3).getAttribute('data-stop-reason'), 'aborted');
@@ -222,14 +204,14 @@ test('chat page and widget in Chromium', { timeout: 280000 }, async (t) => {
         await page.goto(`${srv.url}/tests/e2e/widget.html`);
         assert.equal(await page.evaluate(() => crossOriginIsolated), variant === 'mt');
         await page.getByRole('button', { name: /Open chat/ }).click();
-        await waitFor(page, () => document.querySelector('wisp-chat').shadowRoot.querySelector('[data-role=status]').dataset.state === 'ready', null, { timeout: 30000 });
+        await waitFor(page, () => document.querySelector('wisp-chat').shadowRoot.querySelector('[data-role=status]').dataset.state === 'ready', null, { timeout: 90000 });
         assert.equal(await page.evaluate(() => document.querySelector('wisp-chat').dataset.variant), variant);
         await page.getByRole('textbox', { name: 'Message' }).fill('Hi');
         await page.getByRole('button', { name: 'Send' }).click();
         await waitFor(page, () => {
           const li = document.querySelector('wisp-chat').shadowRoot.querySelector('li.msg.assistant');
           return li && !li.hasAttribute('aria-busy');
-        }, null, { timeout: 30000 });
+        }, null, { timeout: 90000 });
         const reply = await page.locator('wisp-chat [data-role=assistant]').textContent();
         assert.ok(reply.length > 0, `${variant}: reply`);
         assert.equal(await page.locator('wisp-chat li.msg.assistant').getAttribute('data-generated-tokens'), '16');

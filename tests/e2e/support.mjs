@@ -46,7 +46,7 @@ export async function launch(pw) {
   };
 }
 
-export async function waitFor(page, fn, arg, { timeout = 30000 } = {}) {
+export async function waitFor(page, fn, arg, { timeout = 90000 } = {}) {
   const t0 = Date.now();
   for (;;) {
     if (await page.evaluate(fn, arg)) return;
@@ -56,7 +56,7 @@ export async function waitFor(page, fn, arg, { timeout = 30000 } = {}) {
 }
 
 // the page's status element (data-role=status) reaching data-state=state
-export async function waitState(page, state, timeout = 30000) {
+export async function waitState(page, state, timeout = 90000) {
   await waitFor(page, (s) => {
     const e = document.querySelector('[data-role=status]');
     return e && e.dataset.state === s;
@@ -64,7 +64,7 @@ export async function waitState(page, state, timeout = 30000) {
 }
 
 // waits until the status is one of `states`; returns it
-export async function waitStates(page, states, timeout = 30000) {
+export async function waitStates(page, states, timeout = 90000) {
   await waitFor(page, (ss) => {
     const e = document.querySelector('[data-role=status]');
     return e && ss.includes(e.dataset.state);
@@ -77,7 +77,7 @@ export async function setSettings(page, s) {
 }
 
 // Sends a message with the UI; -> {text, data (the reply's li dataset)}
-export async function sendAndWait(page, text, timeout = 60000) {
+export async function sendAndWait(page, text, timeout = 120000) {
   const n = await page.locator('li.msg.assistant').count();
   await page.getByRole('textbox', { name: 'Message' }).fill(text);
   await page.getByRole('button', { name: 'Send' }).click();

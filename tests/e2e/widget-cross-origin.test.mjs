@@ -30,7 +30,7 @@ function hostPage(wisp) {
 </body></html>`;
 }
 
-test('widget embedded from another origin (plain page -> st, isolated page -> mt)', { timeout: 180000 }, async (t) => {
+test('widget embedded from another origin (plain page -> st, isolated page -> mt)', { timeout: 360000 }, async (t) => {
   const pre = await prerequisites(t);
   if (!pre) return;
   const { pw, modelPath } = pre;
@@ -60,7 +60,7 @@ test('widget embedded from another origin (plain page -> st, isolated page -> mt
         assert.equal(await page.evaluate(() => crossOriginIsolated), coi);
         await page.getByRole('button', { name: /Open chat/ }).click();
         const shadowState = () => document.querySelector('wisp-chat').shadowRoot.querySelector('[data-role=status]').dataset.state;
-        await waitFor(page, (f) => ['ready', 'error'].includes(document.querySelector('wisp-chat').shadowRoot.querySelector('[data-role=status]').dataset.state), null, { timeout: 60000 });
+        await waitFor(page, (f) => ['ready', 'error'].includes(document.querySelector('wisp-chat').shadowRoot.querySelector('[data-role=status]').dataset.state), null, { timeout: 120000 });
         const statusText = await page.locator('wisp-chat [data-role=status]').textContent();
         assert.equal(await page.evaluate(shadowState), 'ready', `widget status: ${statusText}\n${browser.logs.join('\n')}`);
         assert.equal(await page.evaluate(() => document.querySelector('wisp-chat').dataset.variant), variant);
@@ -69,7 +69,7 @@ test('widget embedded from another origin (plain page -> st, isolated page -> mt
         await waitFor(page, () => {
           const li = document.querySelector('wisp-chat').shadowRoot.querySelector('li.msg.assistant');
           return li && !li.hasAttribute('aria-busy');
-        }, null, { timeout: 60000 });
+        }, null, { timeout: 120000 });
         const li = page.locator('wisp-chat li.msg.assistant');
         assert.equal(await li.getAttribute('data-generated-tokens'), String(exp.ids.length));
         assert.equal(await page.locator('wisp-chat [data-role=assistant]').textContent(), exp.text.replace(/^\s+/, ''), `${variant}: greedy reply`);
