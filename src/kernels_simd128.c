@@ -104,60 +104,6 @@ enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0 };
 #define YSIZE(k) (HAS_M(k) ? 36 : 34)
 #define YQS(k) (HAS_M(k) ? 4 : 2)
 
-/* The 5th bits: bit j of the little-endian u32 qh -> 0x10 in byte j (j = 0..15 for lo,
- * 16..31 for hi). Each byte of qh is spread over 8 lanes and tested against 1<<lane. */
-WISP_VINLINE void q5_high_bits(const uint8_t *qhp, v128_t *lo, v128_t *hi) {
-    uint32_t qh;
-    memcpy(&qh, qhp, 4);
-    const v128_t h = wasm_i32x4_splat((int32_t)qh);
-    const v128_t bit = wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-    const v128_t b01 = wasm_i8x16_shuffle(h, h, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    const v128_t b23 = wasm_i8x16_shuffle(h, h, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const v128_t x10 = wasm_i8x16_splat(0x10);
-    *lo = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(b01, bit), bit), x10);
-    *hi = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(b23, bit), bit), x10);
-}
-
-/* One weight block -> its 32 quants as two i8x16 (elements 0..15, 16..31), with the
- * offset (-8 / -16) applied for the symmetric types. */
-WISP_VINLINE void decode32(int kind, const uint8_t *b, v128_t *lo, v128_t *hi) {
-    const v128_t m4 = wasm_i8x16_splat(0x0F);
-    switch (kind) {
-    case K_Q4_0: {
-        const v128_t q = wasm_v128_load(b + 2), e = wasm_i8x16_splat(8);
-        *lo = wasm_i8x16_sub(wasm_v128_and(q, m4), e);
-        *hi = wasm_i8x16_sub(wasm_u8x16_shr(q, 4), e);
-        break;
-    }
-    case K_Q4_1: {
-        const v128_t q = wasm_v128_load(b + 4);
-        *lo = wasm_v128_and(q, m4);
-        *hi = wasm_u8x16_shr(q, 4);
-        break;
-    }
-    case K_Q5_0: {
-        const v128_t q = wasm_v128_load(b + 6), e = wasm_i8x16_splat(16);
-        v128_t hl, hh;
-        q5_high_bits(b + 2, &hl, &hh);
-        *lo = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(q, m4), hl), e);
-        *hi = wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(q, 4), hh), e);
-        break;
-    }
-    case K_Q5_1: {
-        const v128_t q = wasm_v128_load(b + 8);
-        v128_t hl, hh;
-        q5_high_bits(b + 4, &hl, &hh);
-        *lo = wasm_v128_or(wasm_v128_and(q, m4), hl);
-        *hi = wasm_v128_or(wasm_u8x16_shr(q, 4), hh);
-        break;
-    }
-    default:
-        *lo = wasm_v128_load(b + 2);
-        *hi = wasm_v128_load(b + 18);
-        break;
-    }
-}
-
 /* The per-block float result, in the scalar kernel's exact expression order. Vector
  * form (four blocks per lane) and scalar form (tail blocks). */
 WISP_VINLINE v128_t combine4(int kind, v128_t fsum, v128_t xd, v128_t xm, v128_t yd, v128_t ys) {
@@ -178,75 +124,11 @@ WISP_VINLINE float combine1(int kind, float fsum, float xd, float xm, float yd, 
     }
 }
 
-/* nc (1..4, a compile-time constant after inlining) tokens against one weight row:
- * each group of four weight blocks is decoded once and used for every token. */
-WISP_VINLINE void dot32(int kind, int nc, int64_t n, const uint8_t *x, const uint8_t *y, size_t by, float *out) {
-    const size_t bx = XSIZE(kind), byb = YSIZE(kind), yq = YQS(kind);
-    const int64_t nb = n / 32;
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        const uint8_t *xb = x + (size_t)i * bx;
-        v128_t w[8];
-        for (int k = 0; k < 4; k++) decode32(kind, xb + k * bx, &w[2 * k], &w[2 * k + 1]);
-        const v128_t xd = h2f_gather4(xb, bx);
-        const v128_t xm = HAS_M(kind) ? h2f_gather4(xb + 2, bx) : xd;
-        for (int c = 0; c < nc; c++) {
-            const uint8_t *yb = y + (size_t)c * by + (size_t)i * byb;
-            v128_t s[4];
-            for (int k = 0; k < 4; k++) {
-                const uint8_t *q = yb + k * byb + yq;
-                s[k] = wasm_i32x4_add(wisp_v_dot_i8x16(w[2 * k], wasm_v128_load(q)),
-                                      wisp_v_dot_i8x16(w[2 * k + 1], wasm_v128_load(q + 16)));
-            }
-            const v128_t fsum = wasm_f32x4_convert_i32x4(wisp_v_hsum4_i32(s[0], s[1], s[2], s[3]));
-            const v128_t yd = h2f_gather4(yb, byb);
-            const v128_t ys = HAS_M(kind) ? h2f_gather4(yb + 2, byb) : yd;
-            const v128_t r = combine4(kind, fsum, xd, xm, yd, ys);
-            /* the running sum stays serial, block by block, as in the scalar kernel */
-            float a = acc[c];
-            a += wasm_f32x4_extract_lane(r, 0);
-            a += wasm_f32x4_extract_lane(r, 1);
-            a += wasm_f32x4_extract_lane(r, 2);
-            a += wasm_f32x4_extract_lane(r, 3);
-            acc[c] = a;
-        }
-    }
-    for (; i < nb; i++) {
-        const uint8_t *xb = x + (size_t)i * bx;
-        v128_t w0, w1;
-        decode32(kind, xb, &w0, &w1);
-        const float xd = FP16(ld16(xb)), xm = HAS_M(kind) ? FP16(ld16(xb + 2)) : 0.0f;
-        for (int c = 0; c < nc; c++) {
-            const uint8_t *yb = y + (size_t)c * by + (size_t)i * byb;
-            const int32_t si = wisp_v_hsum_i32(wasm_i32x4_add(wisp_v_dot_i8x16(w0, wasm_v128_load(yb + yq)),
-                                                              wisp_v_dot_i8x16(w1, wasm_v128_load(yb + yq + 16))));
-            const float yd = FP16(ld16(yb)), ys = HAS_M(kind) ? FP16(ld16(yb + 2)) : 0.0f;
-            acc[c] += combine1(kind, (float)si, xd, xm, yd, ys);
-        }
-    }
-    for (int c = 0; c < nc; c++) out[c] = acc[c];
-}
-
-#define DEF_DOT32(name, kind)                                                                       \
-    float wisp_simd_vec_dot_##name(int64_t n, const void *x, const void *y) {                      \
-        float r;                                                                                    \
-        dot32(kind, 1, n, (const uint8_t *)x, (const uint8_t *)y, 0, &r);                           \
-        return r;                                                                                   \
-    }                                                                                               \
-    void wisp_simd_vec_dot4_##name(int64_t n, const void *x, const void *y, size_t by, float out[4]) { \
-        dot32(kind, 4, n, (const uint8_t *)x, (const uint8_t *)y, by, out);                         \
-    }
-DEF_DOT32(q4_0, K_Q4_0)
-DEF_DOT32(q4_1, K_Q4_1)
-DEF_DOT32(q5_0, K_Q5_0)
-DEF_DOT32(q5_1, K_Q5_1)
-DEF_DOT32(q8_0, K_Q8_0)
 
 /* ================================================================ prepared activations
- * The 32-block dots above widen the activation's int8 quants and convert its f16 scale
- * once per weight row. A matmul dots the same activation row with thousands of weight
- * rows, so wisp_simd_p32_prep does that work once per matmul: groups of four blocks,
+ * A matmul dots the same activation row with thousands of weight rows, so the work on
+ * the activation (widening its int8 quants, converting its f16 scales) is done once, by
+ * wisp_simd_p32_prep, into groups of four blocks:
  *   +0   float d[4]      the block scales (exact f16 -> f32)
  *   +16  int32 sum[4]    sum of the block's quants (for the -8 offset of Q4_0)
  *   +32  float s[4]      Q8_1's f16 s (d * sum, as ggml stores it), else 0
@@ -341,7 +223,8 @@ WISP_VINLINE v128_t dot32_i16(const v128_t w[4], const uint8_t *q) {
     return wasm_i32x4_add(a, b);
 }
 
-/* nc (1..4) prepared activation rows (stride byp) against one weight row. A group of
+/* nc (1..4) prepared activation rows (stride byp) against one weight row, adding to the
+ * running sums in out[]. A group of
  * four weight blocks is decoded once into w[16]; then each token runs through it with
  * its per-block sums folded step by step into one [b0, b1, b2, b3] vector. The token
  * loop is kept rolled on purpose: unrolled, LLVM hoists every load of every token and
@@ -351,6 +234,7 @@ WISP_VINLINE void dotp32(int kind, int nc, int64_t n, const uint8_t *x, const ui
     const size_t bx = XSIZE(kind);
     const int64_t nb = n / 32;
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int c = 0; c < nc; c++) acc[c] = out[c]; /* the running sums continue */
     int64_t i = 0;
     int off = 0;
     for (; i + 4 <= nb; i += 4) {
@@ -402,14 +286,40 @@ WISP_VINLINE void dotp32(int kind, int nc, int64_t n, const uint8_t *x, const ui
     for (int c = 0; c < nc; c++) out[c] = acc[c];
 }
 
+/* On plain Q8_0 / Q8_1 rows (the traits' vec_dot / vec_dot4): prepared a chunk at a time
+ * on the stack, the running sums carried from chunk to chunk. */
+WISP_VINLINE void dot32_plain(int kind, int nc, int64_t n, const uint8_t *x, const uint8_t *y, size_t by,
+                              float *out) {
+    enum { CH = 64 }; /* blocks per chunk, a multiple of 4 */
+    _Alignas(16) uint8_t yp[4][CH / 4 * P32_GROUP];
+    const int has_s = HAS_M(kind);
+    const size_t bx = XSIZE(kind), yb = has_s ? 36 : 34;
+    const int64_t nb = n / 32;
+    for (int c = 0; c < nc; c++) out[c] = 0.0f;
+    for (int64_t b0 = 0; b0 < nb; b0 += CH) {
+        const int64_t m = nb - b0 < CH ? nb - b0 : CH;
+        for (int c = 0; c < nc; c++) p32_prep(y + (size_t)c * by + (size_t)b0 * yb, yp[c], m * 32, has_s);
+        dotp32(kind, nc, m * 32, x + (size_t)b0 * bx, yp[0], sizeof yp[0], out);
+    }
+}
+
 #define DEF_DOTP32(name, kind)                                                                       \
     float wisp_simd_vec_dotp_##name(int64_t n, const void *x, const void *yp) {                     \
-        float r;                                                                                    \
+        float r = 0.0f;                                                                             \
         dotp32(kind, 1, n, (const uint8_t *)x, (const uint8_t *)yp, 0, &r);                          \
         return r;                                                                                   \
     }                                                                                               \
     void wisp_simd_vec_dot4p_##name(int64_t n, const void *x, const void *yp, size_t byp, float out[4]) { \
+        for (int c = 0; c < 4; c++) out[c] = 0.0f;                                                  \
         dotp32(kind, 4, n, (const uint8_t *)x, (const uint8_t *)yp, byp, out);                      \
+    }                                                                                               \
+    float wisp_simd_vec_dot_##name(int64_t n, const void *x, const void *y) {                       \
+        float r;                                                                                    \
+        dot32_plain(kind, 1, n, (const uint8_t *)x, (const uint8_t *)y, 0, &r);                      \
+        return r;                                                                                   \
+    }                                                                                               \
+    void wisp_simd_vec_dot4_##name(int64_t n, const void *x, const void *y, size_t by, float out[4]) { \
+        dot32_plain(kind, 4, n, (const uint8_t *)x, (const uint8_t *)y, by, out);                   \
     }
 DEF_DOTP32(q4_0, K_Q4_0)
 DEF_DOTP32(q4_1, K_Q4_1)
@@ -847,26 +757,9 @@ void wisp_simd_quantize_row_q8_K(const float *x, void *dst, int64_t n) {
 
 /* ================================================================ attention pieces */
 
-float wisp_simd_dot_f16_fast(int64_t n, const wisp_fp16 *x, const wisp_fp16 *y) {
-    v128_t s0 = wasm_f64x2_splat(0.0), s1 = wasm_f64x2_splat(0.0);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v128_t x0, x1, y0, y1;
-        wisp_v_h2f_x8(wasm_v128_load(x + i), &x0, &x1);
-        wisp_v_h2f_x8(wasm_v128_load(y + i), &y0, &y1);
-        const v128_t p0 = wasm_f32x4_mul(x0, y0), p1 = wasm_f32x4_mul(x1, y1);
-        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p0));
-        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p0, p0, 2, 3, 2, 3)));
-        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p1));
-        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p1, p1, 2, 3, 2, 3)));
-    }
-    const v128_t s = wasm_f64x2_add(s0, s1);
-    double sum = wasm_f64x2_extract_lane(s, 0) + wasm_f64x2_extract_lane(s, 1);
-    for (; i < n; i++) sum += (double)(FP16(x[i]) * FP16(y[i]));
-    return (float)sum;
-}
-
-/* The same sums as wisp_simd_dot_f16_fast(n, x, y) when q holds y's halves as floats. */
+/* Attention's score: an F16 key row against the query held as floats. The scalar F16
+ * dot sums in one serial double; here four double partial sums (the products are the
+ * same floats, so it differs only by double rounding, far below float precision). */
 float wisp_simd_dot_f16_f32(int64_t n, const wisp_fp16 *x, const float *q) {
     v128_t s0 = wasm_f64x2_splat(0.0), s1 = wasm_f64x2_splat(0.0);
     int64_t i = 0;
@@ -911,30 +804,6 @@ void wisp_simd_r16_axpy(float *acc, const wisp_fp16 *v, float s, int64_t n) {
                         wisp_v_round_f16(wasm_f32x4_add(wasm_v128_load(acc + i + 4), wasm_f32x4_mul(v1, vs))));
     }
     for (; i < n; i++) acc[i] = round_f16_1(acc[i] + FP16(v[i]) * s);
-}
-
-void wisp_simd_f16_scale(wisp_fp16 *acc, float s, int64_t n) {
-    const v128_t vs = wasm_f32x4_splat(s);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v128_t a0, a1;
-        wisp_v_h2f_x8(wasm_v128_load(acc + i), &a0, &a1);
-        wasm_v128_store(acc + i, wisp_v_f2h_x8(wasm_f32x4_mul(a0, vs), wasm_f32x4_mul(a1, vs)));
-    }
-    for (; i < n; i++) acc[i] = wisp_fp32_to_fp16_inline(FP16(acc[i]) * s);
-}
-
-void wisp_simd_f16_axpy(wisp_fp16 *acc, const wisp_fp16 *v, float s, int64_t n) {
-    const v128_t vs = wasm_f32x4_splat(s);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v128_t a0, a1, v0, v1;
-        wisp_v_h2f_x8(wasm_v128_load(acc + i), &a0, &a1);
-        wisp_v_h2f_x8(wasm_v128_load(v + i), &v0, &v1);
-        wasm_v128_store(acc + i, wisp_v_f2h_x8(wasm_f32x4_add(a0, wasm_f32x4_mul(v0, vs)),
-                                               wasm_f32x4_add(a1, wasm_f32x4_mul(v1, vs))));
-    }
-    for (; i < n; i++) acc[i] = wisp_fp32_to_fp16_inline(FP16(acc[i]) + FP16(v[i]) * s);
 }
 
 void wisp_simd_f32_to_f16(wisp_fp16 *dst, const float *src, int64_t n) {

@@ -76,21 +76,17 @@ void wisp_simd_quantize_row_q8_0(const float *x, void *y, int64_t n);
 void wisp_simd_quantize_row_q8_1(const float *x, void *y, int64_t n);
 void wisp_simd_quantize_row_q8_K(const float *x, void *y, int64_t n);
 
-/* Attention pieces. dot_f16_fast: like the F16 dot but with four double partial sums
- * (differs from the serial sum only by double rounding, far below float precision).
- * f16_scale / f16_axpy: acc[i] = fp16(fp16->f32(acc[i]) * s) and
- * acc[i] = fp16(acc[i] + v[i] * s), element-wise exact as the scalar expressions.
- * f32_to_f16 / f16_to_f32_scale: row conversions (exact). n multiple of 8 not required. */
-float wisp_simd_dot_f16_fast(int64_t n, const wisp_fp16 *x, const wisp_fp16 *y);
-/* An F16 accumulator kept in f32 (every value exactly a half), so no conversion per step:
- * dot_f16_f32 = dot_f16_fast with y given as floats; round_f16_row: dst = fp16->f32(
- * fp16(src)); r16_scale / r16_axpy: as f16_scale / f16_axpy on such an accumulator. */
+/* Attention pieces. ggml's F16 V accumulator is kept in f32 (every value exactly a half),
+ * so there is no conversion per step: dot_f16_f32 = the F16 dot with y's halves given as
+ * floats, summed in four double partial sums (differs from the serial double sum only by
+ * double rounding, far below float precision); round_f16_row: dst = fp16->f32(fp16(src));
+ * r16_scale / r16_axpy: acc[i] = round16(acc[i] * s), round16(acc[i] + v[i] * s), exactly
+ * the scalar F16 expressions. f32_to_f16 / f16_to_f32_scale: row conversions (exact).
+ * n multiple of 8 not required. */
 float wisp_simd_dot_f16_f32(int64_t n, const wisp_fp16 *x, const float *y);
 void wisp_simd_round_f16_row(float *dst, const float *src, int64_t n);
 void wisp_simd_r16_scale(float *acc, float s, int64_t n);
 void wisp_simd_r16_axpy(float *acc, const wisp_fp16 *v, float s, int64_t n);
-void wisp_simd_f16_scale(wisp_fp16 *acc, float s, int64_t n);
-void wisp_simd_f16_axpy(wisp_fp16 *acc, const wisp_fp16 *v, float s, int64_t n);
 void wisp_simd_f32_to_f16(wisp_fp16 *dst, const float *src, int64_t n);
 void wisp_simd_f16_to_f32_scale(float *dst, const wisp_fp16 *src, float s, int64_t n);
 
