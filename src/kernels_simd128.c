@@ -149,7 +149,8 @@ size_t wisp_simd_p32_size(int64_t n) { return (size_t)((n / 32 + 3) / 4) * P32_G
 static void p32_prep(const uint8_t *y, uint8_t *yp, int64_t n, int has_s) {
     const size_t yb = has_s ? 36 : 34, yq = has_s ? 4 : 2;
     const int64_t nb = n / 32;
-    memset(yp, 0, wisp_simd_p32_size(n));
+    /* the slots of a last, partial group are left unwritten: the dots read a partial
+     * group block by block, never as a whole */
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *b = y + (size_t)i * yb;
         uint8_t *g = yp + (size_t)(i / 4) * P32_GROUP;

@@ -47,9 +47,11 @@ typedef struct wisp_quant_traits {
     wisp_from_float_fn from_float_ref;
     wisp_vec_dot_fn vec_dot_ref;
     wisp_vec_dot4_fn vec_dot4;      /* NULL: call vec_dot per token */
-    /* Optional faster path (SIMD builds, 32-element types): a matmul converts each
-     * vec_dot_type activation row once with act_prep into act_prep_size(n) bytes, then
-     * uses vec_dot_p / vec_dot4_p on it. Same results as vec_dot / vec_dot4. */
+    /* Optional faster path (SIMD builds): a matmul converts each vec_dot_type activation
+     * row once with act_prep into act_prep_size(n) bytes, then uses vec_dot_p /
+     * vec_dot4_p on it. Same results as vec_dot / vec_dot4. A row may also be prepared
+     * in pieces of act_prep_unit elements: the piece at element e (a multiple of the
+     * unit) starts at byte act_prep_size(e) of the prepared row. */
     size_t (*act_prep_size)(int64_t n);
     void (*act_prep)(const void *y, void *yp, int64_t n);
     wisp_vec_dot_fn vec_dot_p;
@@ -57,6 +59,7 @@ typedef struct wisp_quant_traits {
     /* fewest tokens per matmul for which the prepared path is faster (it may redo some
      * weight work per row that only pays off when shared by several tokens) */
     uint32_t prep_min_tokens;
+    uint32_t act_prep_unit;
 } wisp_quant_traits;
 
 /* Traits of a type id, or NULL when wisp cannot compute with that type. */

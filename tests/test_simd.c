@@ -121,7 +121,7 @@ static void test_dots(void) {
     const int64_t max_n = 256 * 8;
     uint8_t *x = (uint8_t *)malloc((size_t)max_n * 4 + 64);
     uint8_t *y = (uint8_t *)malloc(4 * ((size_t)max_n * 4 + 64));
-    uint8_t *yp = (uint8_t *)malloc(4 * ((size_t)max_n * 4 + 1024));
+    uint8_t *yp = (uint8_t *)malloc(5 * ((size_t)max_n * 4 + 1024));
     for (size_t ti = 0; ti < sizeof k_dot_types / sizeof k_dot_types[0]; ti++) {
         const wisp_quant_traits *t = wisp_quant_get(k_dot_types[ti]);
         CHECK(t && t->vec_dot && t->vec_dot_ref);
@@ -159,6 +159,15 @@ static void test_dots(void) {
                         /* the prepared path on the same activation rows, one and four at a time */
                         const size_t bp = t->act_prep_size(n);
                         for (int c = 0; c < 4; c++) t->act_prep(y + c * by, yp + c * bp, n);
+                        /* prepared piecewise (act_prep_unit elements at a time): same dot */
+                        uint8_t *yq = yp + 4 * bp;
+                        const int64_t u = t->act_prep_unit;
+                        for (int64_t e = 0; e < n; e += u) {
+                            const int64_t m = n - e < u ? n - e : u;
+                            t->act_prep(y + (size_t)(e / t->blck_size) * wisp_row_size(t->vec_dot_type, t->blck_size),
+                                        yq + t->act_prep_size(e), m);
+                        }
+                        if (!same(t->vec_dot_p(n, x, yq), t->vec_dot_p(n, x, yp))) badp++;
                         float out[4];
                         t->vec_dot4_p(n, x, yp, bp, out);
                         for (int c = 0; c < 4; c++) {
