@@ -31,8 +31,10 @@ void wisp_context_free(wisp_context *c) {
     free(c->hb);
     free(c->hb2);
     free(c->rope);
-    free(c->act_q);
-    free(c->act_p);
+    for (int i = 0; i < WISP_ACT_SLOTS; i++) {
+        free(c->act_q[i]);
+        free(c->act_p[i]);
+    }
     if (c->attn) {
         for (int i = 0; i < nth; i++) {
             free(c->attn[i].q16);
@@ -70,27 +72,32 @@ static void *alloc_array(uint64_t a, uint64_t b, uint64_t elem, uint64_t *total)
     return malloc(bytes ? (size_t)bytes : 1);
 }
 
-/* Largest activation row (bytes) any weight's vec_dot_type needs for rows of n elements. */
-static size_t max_act_row(const wisp_model *m) {
-    const wisp_hparams *hp = &m->hp;
-    uint32_t widest = hp->n_embd;
-    if (hp->n_ff > widest) widest = hp->n_ff;
-    if (hp->n_head * hp->head_dim > widest) widest = hp->n_head * hp->head_dim;
+/* Bytes a converted activation row of n elements can take in any vec_dot_type. */
+static size_t act_row_bound(uint32_t n) {
     /* F32 is the widest activation format: 4 bytes per element bounds every type. */
-    return (size_t)widest * 4 + 64;
+    return (size_t)n * 4 + 64;
 }
 
-/* Largest prepared activation row (traits->act_prep_size) any weight needs; 0: none. */
-static size_t max_prep_row(const wisp_model *m) {
+/* The widest activation row: n_embd, n_ff or the attention output. */
+static uint32_t widest_row(const wisp_model *m) {
     const wisp_hparams *hp = &m->hp;
     uint32_t widest = hp->n_embd;
     if (hp->n_ff > widest) widest = hp->n_ff;
     if (hp->n_head * hp->head_dim > widest) widest = hp->n_head * hp->head_dim;
+    return widest;
+}
+
+/* Largest activation row (bytes) any weight's vec_dot_type needs. */
+static size_t max_act_row(const wisp_model *m) { return act_row_bound(widest_row(m)); }
+
+/* Bytes a prepared activation row (traits->act_prep_size) of up to n elements can take
+ * in any type's prepared format; 0 when no type has one. */
+static size_t prep_row_bound(uint32_t n) {
     size_t cap = 0;
     for (uint32_t t = 0; t < WISP_TYPE_COUNT; t++) {
         const wisp_quant_traits *tr = wisp_quant_get(t);
         if (tr && tr->act_prep_size) {
-            const size_t b = tr->act_prep_size(((int64_t)widest + tr->blck_size - 1) / tr->blck_size * tr->blck_size);
+            const size_t b = tr->act_prep_size(((int64_t)n + tr->blck_size - 1) / tr->blck_size * tr->blck_size);
             if (b > cap) cap = b;
         }
     }
@@ -140,15 +147,19 @@ wisp_status wisp_context_init(const wisp_model *m, const wisp_context_params *pa
     c->hb = (float *)alloc_array(B, hp->n_ff, sizeof(float), &total);
     c->hb2 = (float *)alloc_array(B, hp->n_ff, sizeof(float), &total);
     c->rope = (float *)alloc_array(B, hp->n_rot ? hp->n_rot : 2, sizeof(float), &total);
-    c->act_q_row_cap = max_act_row(m);
-    c->act_q = alloc_array(B, c->act_q_row_cap, 1, &total);
-    c->act_p_row_cap = max_prep_row(m);
-    c->act_p = c->act_p_row_cap ? alloc_array(B, c->act_p_row_cap, 1, &total) : NULL;
+    bool act_ok = true;
+    for (int i = 0; i < WISP_ACT_SLOTS; i++) {
+        c->act_q_cap[i] = i == 0 ? max_act_row(m) : act_row_bound(hp->n_embd);
+        c->act_q[i] = alloc_array(B, c->act_q_cap[i], 1, &total);
+        c->act_p_cap[i] = prep_row_bound(i == 0 ? widest_row(m) : hp->n_embd);
+        c->act_p[i] = c->act_p_cap[i] ? alloc_array(B, c->act_p_cap[i], 1, &total) : NULL;
+        act_ok = act_ok && c->act_q[i] && (c->act_p[i] || !c->act_p_cap[i]);
+    }
     c->n_logit_rows = p.all_logits ? c->n_batch : 1;
     c->logits = (float *)alloc_array(c->n_logit_rows, hp->n_vocab, sizeof(float), &total);
     c->attn = (wisp_attn_scratch *)calloc((size_t)nth, sizeof *c->attn);
     bool ok = c->pool && c->k_cache && c->v_cache && c->x && c->xb && c->q && c->k && c->v && c->att &&
-              c->hb && c->hb2 && c->rope && c->act_q && (c->act_p || !c->act_p_row_cap) && c->logits && c->attn;
+              c->hb && c->hb2 && c->rope && act_ok && c->logits && c->attn;
     for (int i = 0; ok && i < nth; i++) {
         c->attn[i].q16 = (wisp_fp16 *)alloc_array(hp->head_dim, 1, sizeof(wisp_fp16), &total);
         c->attn[i].acc16 = (wisp_fp16 *)alloc_array(hp->head_dim, 1, sizeof(wisp_fp16), &total);

@@ -13,6 +13,8 @@
 #include "threadpool.h"
 #include "wisp.h"
 
+#define WISP_ACT_SLOTS 4
+
 /* Per-thread attention scratch. */
 typedef struct wisp_attn_scratch {
     wisp_fp16 *q16;     /* (head_dim) query rounded to F16, as ggml does for F16 K */
@@ -44,10 +46,16 @@ struct wisp_context {
     float *hb;     /* (n_batch, n_ff) gate, then swiglu */
     float *hb2;    /* (n_batch, n_ff) up */
     float *rope;   /* (n_batch, n_rot) cos/sin per token */
-    void *act_q;   /* (n_batch, row bytes) activations converted to a weight's vec_dot_type */
-    size_t act_q_row_cap;
-    void *act_p;   /* (n_batch, act_p_row_cap) the same rows re-laid out by traits->act_prep */
-    size_t act_p_row_cap;
+    /* Activations converted to weights' dot types, (n_batch, act_q_cap[i] bytes) each:
+     * slot 0 for rows of any width (the wo, w_down and output inputs), slots 1..3 for
+     * n_embd-wide rows (the up to three formats q/k/v or gate/up read, kept apart from
+     * slot 0 because the FFN job writes w_down's input while gate/up still read theirs).
+     * act_p[i]: the same rows prepared for the faster kernels (traits->act_prep), or NULL
+     * when no type has such a path. */
+    void *act_q[WISP_ACT_SLOTS];
+    size_t act_q_cap[WISP_ACT_SLOTS];
+    void *act_p[WISP_ACT_SLOTS];
+    size_t act_p_cap[WISP_ACT_SLOTS];
 
     wisp_attn_scratch *attn;  /* (n_threads) */
 

@@ -2,7 +2,26 @@
  * per layer an attention block and a SwiGLU FFN block (pre-RMSNorm, residuals), then
  * the output norm and the vocabulary projection. Numerics follow llama.cpp's CPU
  * graph: activations are converted to each weight's dot type before a matmul, the
- * KV cache is F16, and attention follows ggml's flash-attention kernel. */
+ * KV cache is F16, and attention follows ggml's flash-attention kernel.
+ *
+ * Threads: each layer is a few pool jobs (threadpool.h), each split into chunks that
+ * the threads claim dynamically; the small per-token ops ride along in the job that
+ * produces their input, so a layer has few barriers and next to no serial work:
+ *   [norm]  rmsnorm of the residual + conversion to the q/k/v dot types (per token;
+ *           with one token it runs inline on the caller)
+ *   qkv     the q, k and v matmuls as one job, one head per chunk, each chunk also
+ *           adding the bias, applying RoPE and storing k/v into the F16 cache
+ *   attn    one (token, head) per chunk, later tokens first; a chunk also converts its
+ *           head's output for wo when the dot type's blocks fit in a head
+ *   wo      matmul added straight into the residual stream
+ *   [norm]  as above, for gate/up
+ *   ffn     gate and up rows together, then SwiGLU and the conversion of those
+ *           elements for w_down (chunks are whole blocks of w_down's dot type)
+ *   down    matmul added straight into the residual stream
+ * Every output element is still computed by the same kernel from the same operands
+ * as in a serial run, so results do not depend on the number of threads or on which
+ * thread ran which chunk: bit-identical. Nothing is allocated here. */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -11,83 +30,292 @@
 #include "ops.h"
 #include "util.h"
 
+/* Chunks per thread for row-split jobs: enough that a thread that is descheduled for a
+ * while leaves work the others can take, few enough that claiming stays negligible. */
+#define CHUNKS_PER_THREAD 8
+
+static void run(wisp_context *c, wisp_pool_fn fn, void *arg, int n_chunks) {
+    wisp_pool_run(c->pool, fn, arg, n_chunks);
+}
+
+/* Chunks for a job of n_units equal pieces of work. */
+static int n_chunks_for(const wisp_context *c, int64_t n_units) {
+    const int nth = wisp_pool_size(c->pool);
+    if (nth == 1 || n_units <= 1) return 1;
+    const int64_t want = (int64_t)CHUNKS_PER_THREAD * nth;
+    return (int)(n_units < want ? n_units : want);
+}
+
+/* ------------------------------------------------------------ activations */
+
+/* The rows of an activation matrix (T rows of n_el floats) converted to the dot types
+ * of the weights that read them: up to three formats (q/k/v or gate/up may differ in
+ * type). F32 rows are read in place. */
+typedef struct act_set {
+    int n;
+    int first;  /* formats use scratch slots first, first+1, .. */
+    const float *src;
+    int64_t n_el;
+    int64_t T;  /* rows */
+    const wisp_quant_traits *tr[3];  /* NULL: F32, read in place */
+    unsigned char *data[3];
+    size_t row[3];
+    uint32_t type[3];
+    /* the same rows prepared for the faster kernels (traits->act_prep of a weight that
+     * reads this format), when some weight uses them: */
+    const wisp_quant_traits *prep[3];
+    unsigned char *pdata[3];
+    size_t prow[3];
+} act_set;
+
+static void act_set_init(act_set *a, const float *src, int64_t n_el, int64_t T, int first_slot) {
+    memset(a, 0, sizeof *a);
+    a->first = first_slot;
+    a->src = src;
+    a->n_el = n_el;
+    a->T = T;
+}
+
+/* Adds the format weight w reads (if new); returns its index in a. Format i is stored
+ * in the scratch slot c->act_q[a->first + i] (see context.h for the slots' sizes). */
+static int act_slot(wisp_context *c, act_set *a, const wisp_tensor *w) {
+    const uint32_t vt = wisp_quant_get(w->type)->vec_dot_type;
+    for (int i = 0; i < a->n; i++)
+        if (a->type[i] == vt) return i;
+    const int i = a->n++;
+    a->type[i] = vt;
+    if (vt == WISP_TYPE_F32) {
+        a->tr[i] = NULL;
+        a->data[i] = (unsigned char *)a->src;
+        a->row[i] = (size_t)a->n_el * sizeof(float);
+    } else {
+        a->tr[i] = wisp_quant_get(vt);
+        a->data[i] = (unsigned char *)c->act_q[a->first + i];
+        a->row[i] = wisp_row_size(vt, a->n_el);
+        assert(a->first + i < WISP_ACT_SLOTS && a->row[i] <= c->act_q_cap[a->first + i]);
+    }
+    return i;
+}
+
+/* Elements a piece of a row must be made of for every format of a (whole blocks, and
+ * whole prepared units; 1 when nothing is converted). */
+static int64_t act_unit(const act_set *a) {
+    int64_t u = 1;
+    for (int i = 0; i < a->n; i++) {
+        if (a->tr[i] && a->tr[i]->blck_size > u) u = a->tr[i]->blck_size;
+        if (a->prep[i] && a->prep[i]->act_prep_unit > u) u = a->prep[i]->act_prep_unit;
+    }
+    return u;
+}
+
+/* Converts elements [e0, e1) of row t into every format (whole blocks: conversion is
+ * block by block, so converting a row in pieces gives the same bytes). */
+static void act_fill(const act_set *a, int64_t t, int64_t e0, int64_t e1) {
+    for (int i = 0; i < a->n; i++) {
+        const wisp_quant_traits *tr = a->tr[i];
+        if (!tr) continue;
+        unsigned char *q = a->data[i] + (size_t)t * a->row[i] + (size_t)(e0 / tr->blck_size) * tr->type_size;
+        tr->from_float(a->src + t * a->n_el + e0, q, e1 - e0);
+        const wisp_quant_traits *pt = a->prep[i];
+        if (pt) pt->act_prep(q, a->pdata[i] + (size_t)t * a->prow[i] + pt->act_prep_size(e0), e1 - e0);
+    }
+}
+
 /* ------------------------------------------------------------ matmul */
 
-typedef struct matmul_job {
+enum { MM_STORE, MM_BIAS, MM_ADD };
+
+/* One weight times one activation set: out[t*ld + r] = dot(W row r, act row t), or
+ * that plus bias[r] (MM_BIAS), or added to what out holds (MM_ADD: the residual). */
+typedef struct mm_seg {
     const wisp_tensor *w;
+    const wisp_quant_traits *wt;
     wisp_vec_dot_fn dot;
     wisp_vec_dot4_fn dot4;     /* NULL: dot per token */
-    const unsigned char *act;  /* T rows of act_row bytes */
+    const unsigned char *act;
     size_t act_row;
-    int64_t T;
-    float *out;                /* (T, n_out) */
-    int64_t n_out;
-} matmul_job;
+    float *out;
+    int64_t ld;
+    const float *bias;
+    int mode;
+} mm_seg;
 
-static void matmul_worker(void *arg, int ith, int nth) {
-    const matmul_job *j = (const matmul_job *)arg;
-    long r0, r1;
-    wisp_split((long)j->w->ne[1], ith, nth, &r0, &r1);
-    const unsigned char *wdata = (const unsigned char *)j->w->data;
-    const int64_t n = j->w->ne[0];
-    const wisp_vec_dot4_fn dot4 = j->dot4;
-    for (long r = r0; r < r1; r++) {
-        const void *row = wdata + (size_t)r * j->w->row_bytes;
+static void mm_seg_init(mm_seg *s, wisp_context *c, const wisp_tensor *w, act_set *a, float *out, int64_t ld,
+                        const wisp_tensor *bias, int mode) {
+    const int slot = act_slot(c, a, w);
+    s->w = w;
+    s->wt = wisp_quant_get(w->type);
+    s->act = a->data[slot];
+    s->act_row = a->row[slot];
+    s->dot = s->wt->vec_dot;
+    s->dot4 = s->wt->vec_dot4;
+    const wisp_quant_traits *wt = s->wt;
+    if (wt->act_prep && a->tr[slot] && a->T >= wt->prep_min_tokens) {
+        /* the faster kernels on prepared rows (every weight type reading one activation
+         * format prepares it the same way) */
+        const int k = a->first + slot;
+        const size_t prow = wt->act_prep_size(a->n_el);
+        if (c->act_p[k] && prow <= c->act_p_cap[k]) {
+            a->prep[slot] = wt;
+            a->pdata[slot] = (unsigned char *)c->act_p[k];
+            a->prow[slot] = prow;
+            s->act = a->pdata[slot];
+            s->act_row = prow;
+            s->dot = wt->vec_dot_p;
+            s->dot4 = wt->vec_dot4_p;
+        }
+    }
+    s->out = out;
+    s->ld = ld;
+    s->bias = bias && bias->data ? (const float *)bias->data : NULL;
+    s->mode = mode == MM_BIAS && !s->bias ? MM_STORE : mode;
+}
+
+/* Rows [r0, r1) for all T tokens: each weight row is read once for every token.
+ * MODE is a constant at each call site below, so the store is chosen outside the loop. */
+static inline void mm_rows_mode(const mm_seg *s, int64_t T, int64_t r0, int64_t r1, const int mode) {
+    const unsigned char *wdata = (const unsigned char *)s->w->data;
+    const int64_t n = s->w->ne[0];
+    const wisp_vec_dot4_fn dot4 = s->dot4;
+    const wisp_vec_dot_fn dot = s->dot;
+    float *const out = s->out;
+    const int64_t ld = s->ld;
+    for (int64_t r = r0; r < r1; r++) {
+        const void *row = wdata + (size_t)r * s->w->row_bytes;
+        const float b = mode == MM_BIAS ? s->bias[r] : 0.0f;
+#define MM_PUT(t, v)                                            \
+    do {                                                         \
+        float *o_ = out + (t) * ld + r;                          \
+        if (mode == MM_ADD) *o_ += (v);                          \
+        else if (mode == MM_BIAS) *o_ = (v) + b;                 \
+        else *o_ = (v);                                          \
+    } while (0)
         int64_t t = 0;
         /* prefill: four tokens per pass, so each weight block is unpacked once for four
          * dot products (results are identical to four single dots) */
         if (dot4) {
-            for (; t + 4 <= j->T; t += 4) {
+            for (; t + 4 <= T; t += 4) {
                 float o[4];
-                dot4(n, row, j->act + (size_t)t * j->act_row, j->act_row, o);
-                for (int k = 0; k < 4; k++) j->out[(t + k) * j->n_out + r] = o[k];
+                dot4(n, row, s->act + (size_t)t * s->act_row, s->act_row, o);
+                for (int k = 0; k < 4; k++) MM_PUT(t + k, o[k]);
             }
         }
-        for (; t < j->T; t++)
-            j->out[t * j->n_out + r] = j->dot(n, row, j->act + (size_t)t * j->act_row);
+        for (; t < T; t++) MM_PUT(t, dot(n, row, s->act + (size_t)t * s->act_row));
+#undef MM_PUT
     }
 }
 
-/* out(T, rows) = x(T, ne0) · W^T: each activation row is converted once to the weight's
- * vec_dot_type, then every weight row is dotted with every token (weights read once). */
-static void matmul(wisp_context *c, const wisp_tensor *w, const float *x, int64_t T, float *out) {
-    const wisp_quant_traits *wt = wisp_quant_get(w->type);
-    const int64_t n = w->ne[0];
-    matmul_job j;
-    j.w = w;
-    j.dot = wt->vec_dot;
-    j.dot4 = wt->vec_dot4;
+static void mm_rows(const mm_seg *s, int64_t T, int64_t r0, int64_t r1) {
+    if (s->mode == MM_ADD) mm_rows_mode(s, T, r0, r1, MM_ADD);
+    else if (s->mode == MM_BIAS) mm_rows_mode(s, T, r0, r1, MM_BIAS);
+    else mm_rows_mode(s, T, r0, r1, MM_STORE);
+}
+
+/* A whole matmul as one job: rows split evenly into chunks. */
+typedef struct mm_job {
+    mm_seg s;
+    int64_t T;
+    int n_chunks;
+} mm_job;
+
+static void mm_chunk(void *arg, int chunk, int ith) {
+    (void)ith;
+    const mm_job *j = (const mm_job *)arg;
+    long r0, r1;
+    wisp_split((long)j->s.w->ne[1], chunk, j->n_chunks, &r0, &r1);
+    mm_rows(&j->s, j->T, r0, r1);
+}
+
+static void matmul(wisp_context *c, const mm_seg *s, int64_t T) {
+    mm_job j;
+    j.s = *s;
     j.T = T;
-    j.out = out;
-    j.n_out = w->ne[1];
-    if (wt->vec_dot_type == WISP_TYPE_F32) {
-        j.act = (const unsigned char *)x;
-        j.act_row = (size_t)n * sizeof(float);
+    j.n_chunks = n_chunks_for(c, s->w->ne[1]);
+    run(c, mm_chunk, &j, j.n_chunks);
+}
+
+/* ------------------------------------------------------------ norms and conversions */
+
+/* Per token t: dst row t = rmsnorm(src row t) * w (skipped when w is NULL), then the
+ * conversion of dst row t into the formats of a. */
+typedef struct norm_job {
+    const float *src;
+    float *dst;
+    const float *w;
+    int64_t n;
+    float eps;
+    const act_set *a;
+} norm_job;
+
+static void norm_chunk(void *arg, int t, int ith) {
+    (void)ith;
+    const norm_job *j = (const norm_job *)arg;
+    if (j->w) wisp_rmsnorm(j->dst + (int64_t)t * j->n, j->src + (int64_t)t * j->n, j->w, j->n, j->eps);
+    act_fill(j->a, t, 0, j->n);
+}
+
+static void norm_rows(wisp_context *c, float *dst, const float *src, const wisp_tensor *w, int64_t n, int64_t T,
+                      const act_set *a) {
+    norm_job j = {src, dst, w ? (const float *)w->data : NULL, n, c->model->hp.rms_eps, a};
+    run(c, norm_chunk, &j, (int)T); /* one token: inline, no barrier */
+}
+
+/* ------------------------------------------------------------ q, k, v */
+
+typedef struct qkv_job {
+    wisp_context *c;
+    mm_seg seg[3];  /* q, k, v */
+    uint32_t layer, p0;
+    int64_t T;
+    int64_t v_piece;  /* rows per v chunk: v needs no RoPE, so its heads are split finer */
+} qkv_job;
+
+/* Chunk = one head of q or k, or a piece of a head of v, for every token: its rows
+ * (plus bias), then RoPE for q and k, then k and v into the F16 cache at positions
+ * p0.. . The small v chunks come last and even out the threads' shares. */
+static void qkv_chunk(void *arg, int chunk, int ith) {
+    (void)ith;
+    const qkv_job *j = (const qkv_job *)arg;
+    wisp_context *c = j->c;
+    const wisp_hparams *hp = &c->model->hp;
+    const int64_t hd = hp->head_dim, T = j->T;
+    int which;
+    int64_t r0, r1;
+    if (chunk < (int)(hp->n_head + hp->n_head_kv)) {
+        which = chunk < (int)hp->n_head ? 0 : 1;
+        r0 = (int64_t)(which ? chunk - (int)hp->n_head : chunk) * hd;
+        r1 = r0 + hd;
     } else {
-        const wisp_quant_traits *at = wisp_quant_get(wt->vec_dot_type);
-        j.act_row = wisp_row_size(wt->vec_dot_type, n);
-        unsigned char *q = (unsigned char *)c->act_q;
-        for (int64_t t = 0; t < T; t++) at->from_float(x + t * n, q + (size_t)t * j.act_row, n);
-        j.act = q;
-        if (wt->act_prep && T >= wt->prep_min_tokens && wt->act_prep_size(n) <= c->act_p_row_cap) {
-            /* re-lay out each row once for the faster kernels (see quant.h) */
-            unsigned char *p = (unsigned char *)c->act_p;
-            const size_t prow = wt->act_prep_size(n);
-            for (int64_t t = 0; t < T; t++) wt->act_prep(q + (size_t)t * j.act_row, p + (size_t)t * prow, n);
-            j.act = p;
-            j.act_row = prow;
-            j.dot = wt->vec_dot_p;
-            j.dot4 = wt->vec_dot4_p;
+        which = 2;
+        r0 = (int64_t)(chunk - (int)(hp->n_head + hp->n_head_kv)) * j->v_piece;
+        r1 = r0 + j->v_piece;
+    }
+    const mm_seg *s = &j->seg[which];
+    mm_rows(s, T, r0, r1);
+    if (which < 2) {
+        for (int64_t t = 0; t < T; t++) {
+            float *v = s->out + t * s->ld + r0;
+            const float *cs = c->rope + t * hp->n_rot;
+            if (hp->rope_type == WISP_ROPE_NEOX) wisp_rope_neox(v, cs, (int)hp->n_rot);
+            else wisp_rope_norm(v, cs, (int)hp->n_rot);
         }
     }
-    wisp_pool_run(c->pool, matmul_worker, &j);
-}
-
-static void add_bias(float *y, const wisp_tensor *b, int64_t T, int64_t n) {
-    if (!b->data) return;
-    const float *bd = (const float *)b->data;
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t i = 0; i < n; i++) y[t * n + i] += bd[i];
+    if (which > 0) {
+        /* rows r0..r1 lie in one head: head r0 / hd, elements r0 % hd .. */
+        const int64_t h = r0 / hd, d0 = r0 % hd, n = r1 - r0;
+        wisp_fp16 *cache = which == 1 ? c->k_cache : c->v_cache;
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t pos = (int64_t)j->p0 + t;
+            const size_t off = (((size_t)j->layer * hp->n_head_kv + (size_t)h) * c->n_ctx + (size_t)pos) * hd;
+            wisp_fp16 *dst = cache + off + d0;
+            const float *src = s->out + t * s->ld + r0;
+#if WISP_HAVE_SIMD128
+            wisp_simd_f32_to_f16(dst, src, n);
+#else
+            for (int64_t d = 0; d < n; d++) dst[d] = wisp_fp32_to_fp16(src[d]);
+#endif
+        }
+    }
 }
 
 /* ------------------------------------------------------------ attention */
@@ -97,14 +325,17 @@ typedef struct attn_job {
     uint32_t layer;
     uint32_t p0;  /* position of the chunk's first token */
     int64_t T;
+    const act_set *out;  /* non-NULL: convert each head's output for wo right away */
 } attn_job;
 
 /* Attention for one (token, head) pair, computed as ggml's CPU flash-attention kernel
  * does with an F16 KV cache (llama.cpp's configuration for our references): the query
  * is rounded to F16, scores are F16 dots scaled by 1/sqrt(head_dim), and the softmax
  * runs online: a running max M and sum S, with the weighted sum of V rows accumulated
- * in an F16 vector that is rescaled whenever the max grows. */
-static void attn_worker(void *arg, int ith, int nth) {
+ * in an F16 vector that is rescaled whenever the max grows.
+ * Chunk = one pair; the last tokens (longest causal spans) come first, so the threads
+ * finish together. */
+static void attn_chunk(void *arg, int chunk, int ith) {
     const attn_job *j = (const attn_job *)arg;
     wisp_context *c = j->c;
     const wisp_hparams *hp = &c->model->hp;
@@ -115,12 +346,9 @@ static void attn_worker(void *arg, int ith, int nth) {
     const wisp_quant_traits *f16 = wisp_quant_get(WISP_TYPE_F16);
     wisp_attn_scratch *s = &c->attn[ith];
     const size_t layer_off = (size_t)j->layer * hp->n_head_kv * n_ctx * hd;
-
-    long i0, i1;
-    wisp_split((long)(j->T * hp->n_head), ith, nth, &i0, &i1);
-    for (long it = i0; it < i1; it++) {
-        const int64_t t = it / hp->n_head;
-        const uint32_t h = (uint32_t)(it % hp->n_head);
+    {
+        const int64_t t = j->T - 1 - chunk / hp->n_head;
+        const uint32_t h = (uint32_t)(chunk % hp->n_head);
         const uint32_t kvh = h / group;
         const int64_t n_kv = (int64_t)j->p0 + t + 1; /* causal: positions 0..p0+t */
         const float *q = c->q + t * QD + (int64_t)h * hd;
@@ -129,8 +357,6 @@ static void attn_worker(void *arg, int ith, int nth) {
         wisp_fp16 *acc = s->acc16;
         float S = 0.0f, M = -INFINITY;
 #if WISP_HAVE_SIMD128
-        /* same algorithm, eight F16 lanes at a time: the accumulator updates and
-         * conversions are exact; only the score dot reorders its double partial sums */
         /* the F16 query and accumulator are held as floats whose values are halves */
         (void)f16;
         (void)acc;
@@ -177,6 +403,35 @@ static void attn_worker(void *arg, int ith, int nth) {
         float *o = c->att + t * QD + (int64_t)h * hd;
         for (int64_t d = 0; d < hd; d++) o[d] = wisp_fp16_to_fp32(acc[d]) * s_inv;
 #endif
+
+        if (j->out) act_fill(j->out, t, (int64_t)h * hd, (int64_t)(h + 1) * hd);
+    }
+}
+
+/* ------------------------------------------------------------ FFN */
+
+typedef struct ffn_job {
+    mm_seg gate, up;
+    int64_t T, F;
+    int64_t unit;  /* rows per split unit: a block of w_down's dot type */
+    int n_chunks;
+    const act_set *down_in;
+} ffn_job;
+
+/* Chunk = whole blocks of rows of gate and up for every token, then SwiGLU of those
+ * elements and their conversion for w_down. */
+static void ffn_chunk(void *arg, int chunk, int ith) {
+    (void)ith;
+    const ffn_job *j = (const ffn_job *)arg;
+    long u0, u1;
+    wisp_split((long)(j->F / j->unit), chunk, j->n_chunks, &u0, &u1);
+    const int64_t r0 = u0 * j->unit, r1 = u1 * j->unit, F = j->F;
+    mm_rows(&j->gate, j->T, r0, r1);
+    mm_rows(&j->up, j->T, r0, r1);
+    for (int64_t t = 0; t < j->T; t++) {
+        float *g = j->gate.out + t * F;
+        wisp_swiglu_range(g, g, j->up.out + t * F, F, r0, r1);
+        act_fill(j->down_in, t, r0, r1);
     }
 }
 
@@ -189,52 +444,33 @@ static void attn_block(wisp_context *c, uint32_t l, uint32_t p0, int64_t T) {
     const int64_t E = hp->n_embd, hd = hp->head_dim;
     const int64_t QD = (int64_t)hp->n_head * hd, KD = (int64_t)hp->n_head_kv * hd;
 
-    for (int64_t t = 0; t < T; t++)
-        wisp_rmsnorm(c->xb + t * E, c->x + t * E, (const float *)ly->attn_norm.data, E, hp->rms_eps);
-    matmul(c, &ly->wq, c->xb, T, c->q);
-    matmul(c, &ly->wk, c->xb, T, c->k);
-    matmul(c, &ly->wv, c->xb, T, c->v);
-    add_bias(c->q, &ly->bq, T, QD);
-    add_bias(c->k, &ly->bk, T, KD);
-    add_bias(c->v, &ly->bv, T, KD);
+    /* norm + conversion to every dot type q/k/v read */
+    act_set in;
+    act_set_init(&in, c->xb, E, T, 1); /* slots 1..3 */
+    qkv_job qj;
+    qj.c = c;
+    qj.layer = l;
+    qj.p0 = p0;
+    qj.T = T;
+    mm_seg_init(&qj.seg[0], c, &ly->wq, &in, c->q, QD, &ly->bq, MM_BIAS);
+    mm_seg_init(&qj.seg[1], c, &ly->wk, &in, c->k, KD, &ly->bk, MM_BIAS);
+    mm_seg_init(&qj.seg[2], c, &ly->wv, &in, c->v, KD, &ly->bv, MM_BIAS);
+    norm_rows(c, c->xb, c->x, &ly->attn_norm, E, T, &in);
+    qj.v_piece = hd % 16 == 0 ? 16 : hd;
+    run(c, qkv_chunk, &qj, (int)(hp->n_head + hp->n_head_kv + KD / qj.v_piece));
 
-    /* rotate q and k, then append k and v to the F16 cache */
-    for (int64_t t = 0; t < T; t++) {
-        const float *cs = c->rope + t * hp->n_rot;
-        for (uint32_t h = 0; h < hp->n_head; h++) {
-            float *v = c->q + t * QD + (int64_t)h * hd;
-            if (hp->rope_type == WISP_ROPE_NEOX) wisp_rope_neox(v, cs, (int)hp->n_rot);
-            else wisp_rope_norm(v, cs, (int)hp->n_rot);
-        }
-        for (uint32_t h = 0; h < hp->n_head_kv; h++) {
-            float *v = c->k + t * KD + (int64_t)h * hd;
-            if (hp->rope_type == WISP_ROPE_NEOX) wisp_rope_neox(v, cs, (int)hp->n_rot);
-            else wisp_rope_norm(v, cs, (int)hp->n_rot);
-        }
-        const int64_t pos = (int64_t)p0 + t;
-        for (uint32_t h = 0; h < hp->n_head_kv; h++) {
-            const size_t off = (((size_t)l * hp->n_head_kv + h) * c->n_ctx + pos) * hd;
-            wisp_fp16 *kdst = c->k_cache + off;
-            wisp_fp16 *vdst = c->v_cache + off;
-            const float *ks = c->k + t * KD + (int64_t)h * hd;
-            const float *vs = c->v + t * KD + (int64_t)h * hd;
-#if WISP_HAVE_SIMD128
-            wisp_simd_f32_to_f16(kdst, ks, hd);
-            wisp_simd_f32_to_f16(vdst, vs, hd);
-#else
-            for (int64_t d = 0; d < hd; d++) {
-                kdst[d] = wisp_fp32_to_fp16(ks[d]);
-                vdst[d] = wisp_fp32_to_fp16(vs[d]);
-            }
-#endif
-        }
-    }
+    /* attention; its output converted for wo in the same job when wo's dot-type
+     * blocks tile a head, else in a pass of its own */
+    act_set ao;
+    act_set_init(&ao, c->att, QD, T, 0);
+    mm_seg o;
+    mm_seg_init(&o, c, &ly->wo, &ao, c->x, E, NULL, MM_ADD);
+    const bool fold = hd % act_unit(&ao) == 0;
+    attn_job aj = {c, l, p0, T, fold ? &ao : NULL};
+    run(c, attn_chunk, &aj, (int)(T * hp->n_head));
+    if (!fold) norm_rows(c, NULL, c->att, NULL, QD, T, &ao);
 
-    attn_job j = {c, l, p0, T};
-    wisp_pool_run(c->pool, attn_worker, &j);
-
-    matmul(c, &ly->wo, c->att, T, c->xb);
-    for (int64_t i = 0; i < T * E; i++) c->x[i] += c->xb[i];
+    matmul(c, &o, T); /* x += att · wo */
 }
 
 static void ffn_block(wisp_context *c, uint32_t l, int64_t T) {
@@ -242,14 +478,26 @@ static void ffn_block(wisp_context *c, uint32_t l, int64_t T) {
     const wisp_hparams *hp = &m->hp;
     const wisp_layer *ly = &m->layers[l];
     const int64_t E = hp->n_embd, F = hp->n_ff;
-    for (int64_t t = 0; t < T; t++)
-        wisp_rmsnorm(c->xb + t * E, c->x + t * E, (const float *)ly->ffn_norm.data, E, hp->rms_eps);
-    matmul(c, &ly->w_gate, c->xb, T, c->hb);
-    matmul(c, &ly->w_up, c->xb, T, c->hb2);
-    for (int64_t t = 0; t < T; t++) /* per row: ggml's vector/tail split is per row */
-        wisp_swiglu(c->hb + t * F, c->hb + t * F, c->hb2 + t * F, F);
-    matmul(c, &ly->w_down, c->hb, T, c->xb);
-    for (int64_t i = 0; i < T * E; i++) c->x[i] += c->xb[i];
+
+    act_set in; /* read by gate/up while hin is written: different slots */
+    act_set_init(&in, c->xb, E, T, 1);
+    act_set hin;
+    act_set_init(&hin, c->hb, F, T, 0);
+    ffn_job fj;
+    mm_seg_init(&fj.gate, c, &ly->w_gate, &in, c->hb, F, NULL, MM_STORE);
+    mm_seg_init(&fj.up, c, &ly->w_up, &in, c->hb2, F, NULL, MM_STORE);
+    mm_seg down;
+    mm_seg_init(&down, c, &ly->w_down, &hin, c->x, E, NULL, MM_ADD);
+    norm_rows(c, c->xb, c->x, &ly->ffn_norm, E, T, &in);
+
+    fj.T = T;
+    fj.F = F;
+    fj.unit = act_unit(&hin);
+    fj.n_chunks = n_chunks_for(c, F / fj.unit);
+    fj.down_in = &hin;
+    run(c, ffn_chunk, &fj, fj.n_chunks);
+
+    matmul(c, &down, T); /* x += swiglu · w_down */
 }
 
 /* Runs one chunk of T <= n_batch tokens at positions p0.. ; writes logits for tokens
@@ -273,10 +521,12 @@ static wisp_status forward_chunk(wisp_context *c, const wisp_token *tok, int64_t
     }
     const int64_t n_out = T - logit_from;
     if (n_out <= 0) return WISP_OK;
-    for (int64_t t = logit_from; t < T; t++)
-        wisp_rmsnorm(c->xb + (t - logit_from) * E, c->x + t * E, (const float *)m->output_norm.data, E,
-                     hp->rms_eps);
-    matmul(c, &m->output, c->xb, n_out, c->logits + (size_t)logit_row * hp->n_vocab);
+    act_set in;
+    act_set_init(&in, c->xb, E, n_out, 0);
+    mm_seg out;
+    mm_seg_init(&out, c, &m->output, &in, c->logits + (size_t)logit_row * hp->n_vocab, hp->n_vocab, NULL, MM_STORE);
+    norm_rows(c, c->xb, c->x + logit_from * E, &m->output_norm, E, n_out, &in);
+    matmul(c, &out, n_out);
     return WISP_OK;
 }
 

@@ -89,15 +89,17 @@ static float ggml_expf_sse2(float x) {
     return (s2 * j + s2) * s1;
 }
 
-void wisp_swiglu(float *y, const float *g, const float *u, int64_t n) {
-    const int64_t n4 = n - n % 4;
-    int64_t i = 0;
-    for (; i < n4; i++) {
+void wisp_swiglu_range(float *y, const float *g, const float *u, int64_t n, int64_t i0, int64_t i1) {
+    const int64_t n4 = n - n % 4; /* the row's vector part, as in ggml: set by n, not the range */
+    int64_t i = i0;
+    for (; i < i1 && i < n4; i++) {
         const float s = g[i] / (1.0f + ggml_expf_sse2(0.0f - g[i]));
         y[i] = s * u[i];
     }
-    for (; i < n; i++) {
+    for (; i < i1; i++) {
         const float s = g[i] / (1.0f + expf(-g[i]));
         y[i] = s * u[i];
     }
 }
+
+void wisp_swiglu(float *y, const float *g, const float *u, int64_t n) { wisp_swiglu_range(y, g, u, n, 0, n); }

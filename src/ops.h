@@ -23,5 +23,8 @@ void wisp_softmax(float *x, int64_t n);
 
 /* y[i] = silu(g[i]) * u[i] over one row (exp as llama.cpp's portable build: see ops.c) */
 void wisp_swiglu(float *y, const float *g, const float *u, int64_t n);
+/* Elements [i0, i1) of wisp_swiglu over a row of n: the same value for every element
+ * as the whole-row call (so a row can be split between threads). */
+void wisp_swiglu_range(float *y, const float *g, const float *u, int64_t n, int64_t i0, int64_t i1);
 
 #endif

@@ -1,6 +1,13 @@
-/* threadpool.c — persistent pthread pool (see threadpool.h). A job is published by
- * bumping an atomic generation counter; workers spin briefly on it, then sleep on a
- * condition variable; the caller spins (then sleeps) until every worker is done. */
+/* threadpool.c — persistent pthread pool (see threadpool.h).
+ *
+ * A job is published by storing (generation << 32 | 0) into one atomic word, `work`;
+ * every thread, the caller included, then claims chunks by compare-and-swap on that
+ * word (generation << 32 | next chunk), so a claim can only succeed for the job it
+ * was read for. Workers spin briefly for the next generation, then sleep on a
+ * condition variable. The caller claims chunks like any worker and then waits only
+ * for the chunks still in flight (`done` reaching n_chunks): a worker that is asleep
+ * or descheduled when a job starts costs nothing but its share of the work. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "threadpool.h"
@@ -9,18 +16,20 @@
 
 struct wisp_pool {
     int n;
+    unsigned long jobs;
 };
 wisp_pool *wisp_pool_create(int n_threads) {
     (void)n_threads;
-    wisp_pool *p = (wisp_pool *)malloc(sizeof *p);
+    wisp_pool *p = (wisp_pool *)calloc(1, sizeof *p);
     if (p) p->n = 1;
     return p;
 }
 void wisp_pool_free(wisp_pool *p) { free(p); }
 int wisp_pool_size(const wisp_pool *p) { return p ? p->n : 1; }
-void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg) {
-    (void)p;
-    fn(arg, 0, 1);
+unsigned long wisp_pool_jobs(const wisp_pool *p) { return p ? p->jobs : 0; }
+void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg, int n_chunks) {
+    if (n_chunks > 1) p->jobs++;
+    for (int i = 0; i < n_chunks; i++) fn(arg, i, 0);
 }
 
 #else
@@ -29,13 +38,15 @@ void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg) {
 #include <stdatomic.h>
 
 #define WISP_MAX_THREADS 64
+#define CLOSED 0xffffffffu /* claim index of a finished job: above any n_chunks */
 
 /* How long a thread busy-waits before falling back to sleeping on a condition
- * variable. A decode step issues ~10 jobs per layer, each a few tens of microseconds
+ * variable. A decode step issues ~5 jobs per layer, each a few tens of microseconds
  * long: waking a sleeping thread costs ~5-50 us (futex + scheduler), more than many of
  * those jobs, while a spinning thread sees the next job in well under a microsecond.
  * Between tokens (or when the machine is oversubscribed) threads go back to sleep
- * after the spin budget, so an idle pool costs no CPU. */
+ * after the spin budget, so an idle pool costs no CPU; the caller does not wait for a
+ * sleeping worker to wake (it just runs more chunks itself). */
 #ifndef WISP_POOL_SPIN
 #if defined(__x86_64__) || defined(__i386__)
 #define WISP_POOL_SPIN 512   /* pause is 10-140 cycles: ~2-25 us */
@@ -61,49 +72,80 @@ typedef struct worker {
 
 struct wisp_pool {
     int n;
-    /* The job: fn/arg are written by the caller before the release of `generation`. */
-    wisp_pool_fn fn;
-    void *arg;
-    _Atomic unsigned long generation;
-    _Atomic int pending;       /* workers still running the current job */
+    uint32_t gen;              /* the caller's generation counter (caller only) */
+    unsigned long jobs;
+    /* The current job. Atomic because a late worker may read them while the caller is
+     * already writing the next job's: its claim then fails (see run_chunks). */
+    _Atomic(wisp_pool_fn) fn;
+    _Atomic(void *) arg;
+    _Atomic int n_chunks;
     _Atomic int quit;
-    /* Sleep fallback. All four flags are seq_cst: a sleeper announces itself and then
+    /* Sleep fallback. The flags are seq_cst: a sleeper announces itself and then
      * re-checks the condition, the waker publishes and then checks for sleepers, so
      * one of the two always sees the other (no lost wake-up). */
     _Atomic int sleepers;      /* workers blocked on start_cv */
     _Atomic int main_waiting;  /* caller blocked on done_cv */
-    pthread_mutex_t mu;
+    /* The claim word and the completion count, each on its own cache line. */
+    _Alignas(64) _Atomic uint64_t work;  /* generation << 32 | next unclaimed chunk */
+    _Alignas(64) _Atomic int done;       /* chunks of the current generation finished */
+    _Alignas(64) pthread_mutex_t mu;
     pthread_cond_t start_cv;
     pthread_cond_t done_cv;
     worker workers[WISP_MAX_THREADS];
 };
 
+/* Claims and runs chunks of the job whose claim word was read as v, until none is
+ * left or a newer job was published.
+ *
+ * Why a successful claim (g, i) runs job g's fn/arg and i < g's n_chunks: every access
+ * to the job fields and to `work` is seq_cst. Before it rewrites the fields for the
+ * next job, the caller closes job g (work = g << 32 | CLOSED, after all of g's chunks
+ * were claimed and done). Our loads of the fields come before our CAS in the single
+ * seq_cst order; if they had seen the next job's values, the CLOSED store would come
+ * before them too, and the CAS could not find (g, i). And v was read from job g's
+ * publication (or a later claim), which comes after g's fields were written. */
+static void run_chunks(wisp_pool *p, uint64_t v, int ith) {
+    const uint32_t gen = (uint32_t)(v >> 32);
+    for (;;) {
+        const wisp_pool_fn fn = atomic_load(&p->fn);
+        void *const arg = atomic_load(&p->arg);
+        const int n = atomic_load(&p->n_chunks);
+        if ((uint32_t)(v >> 32) != gen || (int64_t)(uint32_t)v >= (int64_t)n) return;
+        if (!atomic_compare_exchange_weak(&p->work, &v, v + 1)) continue; /* v: the current word */
+        fn(arg, (int)(uint32_t)v, ith);
+        /* seq_cst with the load of main_waiting: see wisp_pool_run's sleep */
+        if (atomic_fetch_add(&p->done, 1) + 1 == n && ith != 0 && atomic_load(&p->main_waiting)) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+        v = atomic_load(&p->work);
+    }
+}
+
 static void *worker_main(void *w_) {
     worker *w = (worker *)w_;
     wisp_pool *p = w->pool;
-    unsigned long seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        unsigned long g = atomic_load(&p->generation);
-        for (int i = 0; g == seen && i < WISP_POOL_SPIN && !atomic_load_explicit(&p->quit, memory_order_relaxed); i++) {
+        uint64_t v = atomic_load(&p->work);
+        for (int i = 0; (uint32_t)(v >> 32) == seen && i < WISP_POOL_SPIN &&
+                        !atomic_load_explicit(&p->quit, memory_order_relaxed);
+             i++) {
             cpu_relax();
-            g = atomic_load(&p->generation);
+            v = atomic_load(&p->work);
         }
-        if (g == seen) {
+        if ((uint32_t)(v >> 32) == seen) {
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
-            while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->quit))
+            while ((uint32_t)((v = atomic_load(&p->work)) >> 32) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->start_cv, &p->mu);
             atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->quit)) return NULL;
-        seen = g;
-        p->fn(p->arg, w->ith, p->n);
-        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->main_waiting)) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done_cv);
-            pthread_mutex_unlock(&p->mu);
-        }
+        seen = (uint32_t)(v >> 32);
+        run_chunks(p, v, w->ith);
     }
 }
 
@@ -113,8 +155,11 @@ wisp_pool *wisp_pool_create(int n_threads) {
     wisp_pool *p = (wisp_pool *)calloc(1, sizeof *p);
     if (!p) return NULL;
     p->n = 1;
-    atomic_init(&p->generation, 0);
-    atomic_init(&p->pending, 0);
+    atomic_init(&p->fn, (wisp_pool_fn)0);
+    atomic_init(&p->arg, (void *)0);
+    atomic_init(&p->n_chunks, 0);
+    atomic_init(&p->work, 0);
+    atomic_init(&p->done, 0);
     atomic_init(&p->quit, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->main_waiting, 0);
@@ -144,29 +189,37 @@ void wisp_pool_free(wisp_pool *p) {
 }
 
 int wisp_pool_size(const wisp_pool *p) { return p ? p->n : 1; }
+unsigned long wisp_pool_jobs(const wisp_pool *p) { return p ? p->jobs : 0; }
 
-void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg) {
-    if (p->n == 1) {
-        fn(arg, 0, 1);
+void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg, int n_chunks) {
+    if (n_chunks > 1) p->jobs++;
+    if (p->n == 1 || n_chunks <= 1) {
+        for (int i = 0; i < n_chunks; i++) fn(arg, i, 0);
         return;
     }
-    p->fn = fn;
-    p->arg = arg;
-    atomic_store(&p->pending, p->n - 1);
-    atomic_fetch_add(&p->generation, 1); /* seq_cst: publishes fn/arg/pending */
+    /* Every chunk of the previous job is claimed and done (we waited for it), but a
+     * worker may still be about to claim (gen, n_chunks) having read the new fields
+     * below: close the word first (see run_chunks). */
+    atomic_store(&p->work, ((uint64_t)p->gen << 32) | CLOSED);
+    atomic_store(&p->fn, fn);
+    atomic_store(&p->arg, arg);
+    atomic_store(&p->n_chunks, n_chunks);
+    atomic_store(&p->done, 0);
+    const uint64_t v = (uint64_t)(++p->gen) << 32;
+    atomic_store(&p->work, v); /* seq_cst: publishes the job, then the sleepers check */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->start_cv);
         pthread_mutex_unlock(&p->mu);
     }
 
-    fn(arg, 0, p->n);
+    run_chunks(p, v, 0);
 
-    for (int i = 0; atomic_load(&p->pending) > 0 && i < WISP_POOL_SPIN; i++) cpu_relax();
-    if (atomic_load(&p->pending) > 0) {
+    for (int i = 0; atomic_load(&p->done) < n_chunks && i < WISP_POOL_SPIN; i++) cpu_relax();
+    if (atomic_load(&p->done) < n_chunks) {
         pthread_mutex_lock(&p->mu);
         atomic_store(&p->main_waiting, 1);
-        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done_cv, &p->mu);
+        while (atomic_load(&p->done) < n_chunks) pthread_cond_wait(&p->done_cv, &p->mu);
         atomic_store(&p->main_waiting, 0);
         pthread_mutex_unlock(&p->mu);
     }

@@ -1,28 +1,39 @@
-/* threadpool.h — a persistent pool of worker threads that run one parallel job at a
- * time: fn(arg, ith, nth) on every thread (the caller is thread 0), returning when all
- * are done. No thread is created per op. Built without threads (WISP_NO_THREADS, e.g.
- * the single-thread wasm variant) it runs fn(arg, 0, 1) inline. */
+/* threadpool.h — a persistent pool of worker threads that runs one parallel job at a
+ * time. A job is n_chunks independent pieces of work: wisp_pool_run calls
+ * fn(arg, chunk, ith) once for every chunk in [0, n_chunks), on whichever thread claims
+ * it first (ith = that thread's index, 0 = the caller, < wisp_pool_size), and returns
+ * when every chunk is done. No thread is created per op.
+ *
+ * Chunks are claimed dynamically, so a thread that is slow, descheduled or still
+ * waking up simply takes fewer of them: the caller never waits for a worker that has
+ * not started, only for chunks in flight. Which thread runs a chunk is therefore not
+ * deterministic; callers must make a chunk's result independent of it (ith only
+ * selects per-thread scratch).
+ *
+ * Built without threads (WISP_NO_THREADS, e.g. the single-thread wasm variant), or
+ * with one thread, or for a single chunk, the chunks run inline on the caller. */
 #ifndef WISP_THREADPOOL_H
 #define WISP_THREADPOOL_H
 
 typedef struct wisp_pool wisp_pool;
-typedef void (*wisp_pool_fn)(void *arg, int ith, int nth);
+typedef void (*wisp_pool_fn)(void *arg, int chunk, int ith);
 
 /* n_threads >= 1 (clamped). Returns NULL on failure (out of memory / threads). */
 wisp_pool *wisp_pool_create(int n_threads);
 void wisp_pool_free(wisp_pool *p);
 int wisp_pool_size(const wisp_pool *p);
-void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg);
+/* Runs fn(arg, chunk, ith) for chunk = 0 .. n_chunks-1 (n_chunks < 2^31), each exactly
+ * once; a barrier: returns when all are done. Jobs are not reentrant (fn must not
+ * call wisp_pool_run). */
+void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg, int n_chunks);
+/* Number of pool jobs run so far that used more than one thread (for profiling). */
+unsigned long wisp_pool_jobs(const wisp_pool *p);
 
-/* The [begin, end) share of n items for thread ith of nth. */
-static inline void wisp_split(long n, int ith, int nth, long *begin, long *end) {
-    long per = (n + nth - 1) / nth;
-    long b = per * ith;
-    long e = b + per;
-    if (b > n) b = n;
-    if (e > n) e = n;
-    *begin = b;
-    *end = e;
+/* The [begin, end) share of n items for part i of k, as even as possible (sizes differ
+ * by at most one). */
+static inline void wisp_split(long n, long i, long k, long *begin, long *end) {
+    *begin = (long)((long long)n * i / k);
+    *end = (long)((long long)n * (i + 1) / k);
 }
 
 #endif

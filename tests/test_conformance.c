@@ -18,7 +18,9 @@
  *     ids must agree: mean |Δ logprob| <= 0.001 and max <= 0.01 per model;
  *   - free-running greedy (trained stories260K models): the 64 ids must be identical,
  *     except after a position where llama.cpp's own top-2 probabilities differ by less
- *     than 1e-3 (printed when it happens).
+ *     than 1e-3 (printed when it happens);
+ *   - threads: 2 and 3 threads (and batches of 5) give bit-identical logits to one
+ *     thread on the first prompt (teacher-forced and a greedy continuation).
  * It prints the conformance table used in the release notes. */
 #include <math.h>
 #include <stdbool.h>
@@ -230,6 +232,71 @@ static void check_prompt(const wisp_model *m, const json_value *p, const ref_mod
     free(seq);
 }
 
+/* Logits of seq (n tokens) with n_threads threads, prefill in chunks of n_batch (all
+ * logits kept), then n_steps single-token decodes of the greedy continuation, whose
+ * logits are appended: (n + n_steps) rows of V. NULL on failure. */
+static float *thread_run(const wisp_model *m, const wisp_token *seq, int32_t n, uint32_t n_batch,
+                         uint32_t n_threads, int32_t n_steps, uint32_t V) {
+    wisp_context_params cp = wisp_context_default_params();
+    cp.n_ctx = (uint32_t)(n + n_steps + 8);
+    cp.n_batch = n_batch;
+    cp.n_threads = n_threads;
+    cp.all_logits = true;
+    wisp_context *c = NULL;
+    char err[512];
+    if (wisp_context_init(m, &cp, &c, err, sizeof err) != WISP_OK) return NULL;
+    float *out = (float *)malloc(sizeof(float) * (size_t)(n + n_steps) * V);
+    bool ok = out != NULL;
+    for (int32_t i0 = 0; ok && i0 < n; i0 += (int32_t)n_batch) { /* all_logits: n_batch per call */
+        const int32_t k = n - i0 < (int32_t)n_batch ? n - i0 : (int32_t)n_batch;
+        ok = wisp_decode(c, seq + i0, (uint32_t)k) == WISP_OK;
+        for (int32_t i = 0; ok && i < k; i++)
+            memcpy(out + (size_t)(i0 + i) * V, wisp_get_logits(c, i), sizeof(float) * V);
+    }
+    for (int32_t k = 0; ok && k < n_steps; k++) {
+        const float *lg = wisp_get_logits(c, -1);
+        wisp_token best = 0;
+        for (uint32_t v = 1; v < V; v++) if (lg[v] > lg[best]) best = (wisp_token)v;
+        ok = wisp_decode(c, &best, 1) == WISP_OK;
+        if (ok) memcpy(out + (size_t)(n + k) * V, wisp_get_logits(c, -1), sizeof(float) * V);
+    }
+    wisp_context_free(c);
+    if (!ok) { free(out); return NULL; }
+    return out;
+}
+
+/* Threads must not change a single bit: the first prompt's teacher-forced logits and a
+ * greedy continuation, with 2 and 3 threads and with batches of 5 (four-token dot
+ * groups plus a tail), against one thread in one batch. */
+static void check_threads(const wisp_model *m, const json_value *root, const ref_model *rm) {
+    const json_value *p = json_at(json_get(root, "prompts"), 0);
+    const json_value *in_ids = json_get(p, "eval_input_ids"), *gen = json_get(p, "generated_ids");
+    const int32_t n_in = (int32_t)json_len(in_ids), n_gen = (int32_t)json_len(gen);
+    const int32_t n = n_in + (n_gen < 12 ? n_gen : 12), n_steps = 6;
+    wisp_model_info info;
+    wisp_model_get_info(m, &info);
+    const uint32_t V = info.n_vocab;
+    wisp_token *seq = (wisp_token *)malloc(sizeof(wisp_token) * (size_t)n);
+    for (int32_t i = 0; i < n; i++)
+        seq[i] = (wisp_token)json_num(i < n_in ? json_at(in_ids, (size_t)i) : json_at(gen, (size_t)(i - n_in)));
+    float *ref = thread_run(m, seq, n, (uint32_t)n, 1, n_steps, V);
+    CHECKF(ref != NULL, "%s: 1-thread run failed", rm->ref);
+    static const struct { uint32_t threads, batch; } cfg[] = {{2, 0}, {3, 0}, {2, 5}, {3, 5}};
+    int same = 0;
+    for (size_t k = 0; ref && k < sizeof cfg / sizeof cfg[0]; k++) {
+        float *got = thread_run(m, seq, n, cfg[k].batch ? cfg[k].batch : (uint32_t)n, cfg[k].threads, n_steps, V);
+        const bool eq = got && memcmp(ref, got, sizeof(float) * (size_t)(n + n_steps) * V) == 0;
+        CHECKF(eq, "%s: logits with %u threads (batch %u) differ from 1 thread", rm->ref, cfg[k].threads,
+               cfg[k].batch ? cfg[k].batch : (uint32_t)n);
+        same += eq;
+        free(got);
+    }
+    fprintf(stderr, "  %s: 1 vs 2/3 threads, batch %d/5: %d of 4 runs bit-identical (%d positions)\n", rm->ref, n,
+            same, n + n_steps);
+    free(ref);
+    free(seq);
+}
+
 /* WISP_CONFORMANCE_PROMPTS=N checks only the first N prompts of each model: the
  * sanitizer run uses it to stay within CI time (the full run is the native one). */
 static size_t prompt_limit(size_t n) {
@@ -354,6 +421,7 @@ int main(void) {
             report("portable (x64)", rm, &g, gtol);
             stats a = run_ref(m, shared_ref, rm, true, false);
             report("AVX-512", rm, &a, tol);
+            check_threads(m, generic_ref, rm);
         }
         wisp_model_free(m);
         json_free(shared_ref);
