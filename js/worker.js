@@ -109,22 +109,39 @@ async function instantiate(args) {
   // pending forever; now it rejects (and 'auto' falls back to st)
   let instFailed;
   const instFailure = new Promise((_, reject) => { instFailed = reject; });
-  const mod = await Promise.race([instFailure, createWisp({
+  const poolSize = args.variant === 'mt' ? Math.max(0, args.threads - 1) : 0;
+  // The glue runs with this object as its `Module` (MODULARIZE): after instantiation we need
+  // its runtime methods (removeRunDependency, PThread), see instantiateWasm below.
+  const moduleArg = {
     ...extra,
-    wispPoolSize: args.variant === 'mt' ? Math.max(0, args.threads - 1) : 0,
+    wispPoolSize: poolSize,
     locateFile: (p) => (isNode ? nodePath.fileURLToPath(new URL(p, dist)) : new URL(p, dist).href),
     mainScriptUrlOrBlob: glue.href,
     print: (s) => log(s, 'info'),
     printErr: (s) => log(s, 'warn'),
     onAbort: (what) => { dead = `wasm module aborted: ${what}`; },
     instantiateWasm(imports, receive) {
-      WebAssembly.instantiate(wasmModule, imports).then((inst) => receive(inst, wasmModule), (e) => {
+      WebAssembly.instantiate(wasmModule, imports).then((inst) => {
+        receive(inst, wasmModule);
+        // FIX (mt with threads: 1 hung forever): the mt glue is built with a pthread pool
+        // whose size is a runtime expression (-sPTHREAD_POOL_SIZE=Module['wispPoolSize']|0).
+        // Emscripten 3.1.6 chooses at compile time, from that non-empty expression, the code
+        // path that removes the 'wasm-instantiate' run dependency only when the last
+        // preloaded pool worker has loaded the module; with an empty pool (threads - 1 = 0)
+        // no worker ever reports, so the dependency stays and createWisp() never resolves.
+        // With no pool worker to wait for, remove it here (receive() has just installed the
+        // exports and queued the constructors, so the runtime can start).
+        if (args.variant === 'mt' && moduleArg.PThread && moduleArg.PThread.unusedWorkers.length === 0) {
+          moduleArg.removeRunDependency('wasm-instantiate');
+        }
+      }, (e) => {
         log(`wasm instantiation failed: ${e.message || e}`, 'error');
         instFailed(new WispError('UNSUPPORTED', `wasm instantiation failed (${args.variant}): ${e.message || e}`));
       });
       return {};
     },
-  })]);
+  };
+  const mod = await Promise.race([instFailure, createWisp(moduleArg)]);
   return mod;
 }
 
@@ -136,14 +153,18 @@ async function opLoad(id, args) {
   running.set(id, { abort: () => ctl.abort() });
   try {
     variant = args.variant;
+    // an abort is honoured while the module starts too (instantiation never looks at the
+    // signal; a start that never finishes must not make the load unabortable)
+    const aborted = new Promise((_, reject) => ctl.signal.addEventListener('abort', () => reject(abortError('model load aborted')), { once: true }));
+    aborted.catch(() => {});
     try {
-      M = await instantiate(args);
+      M = await Promise.race([instantiate(args), aborted]);
     } catch (e) {
-      if (args.variant === 'mt' && args.allowFallback) {
+      if (args.variant === 'mt' && args.allowFallback && !ctl.signal.aborted) {
         log(`mt variant failed to start (${e.message || e}); falling back to st`, 'warn');
         variant = 'st';
         args = { ...args, variant: 'st', variantReason: `mt failed to start: ${e.message || e}` };
-        M = await instantiate(args);
+        M = await Promise.race([instantiate(args), aborted]);
       } else {
         throw e;
       }

@@ -4,7 +4,10 @@
 #   mt : -msimd128 -pthread, shared memory growable up to 4 GiB. The thread pool size
 #        is decided at instantiation by js/worker.js (Module.wispPoolSize = threads-1);
 #        PTHREAD_POOL_SIZE_STRICT=2 makes pthread_create fail (engine runs with fewer
-#        threads) rather than deadlock if more were ever asked for.
+#        threads) rather than deadlock if more were ever asked for. The pool may be empty
+#        (threads: 1): Emscripten 3.1.6 then never releases the 'wasm-instantiate' run
+#        dependency (it waits for pool workers that do not exist), so js/worker.js releases
+#        it itself; hence removeRunDependency in EXPORTED_RUNTIME_METHODS.
 #   st : -msimd128, no threads (src compiled with -DWISP_NO_THREADS).
 #
 # Both: -O3, then Binaryen wasm-opt (-O3 by default; WASM_OPT_LEVEL=-Oz to compare),
@@ -41,7 +44,7 @@ COMMON=(
   -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB
   -sTOTAL_STACK=1MB
   -sEXPORTED_FUNCTIONS=_malloc,_free
-  -sEXPORTED_RUNTIME_METHODS=HEAPU8,HEAP32,UTF8ToString
+  -sEXPORTED_RUNTIME_METHODS=HEAPU8,HEAP32,UTF8ToString,removeRunDependency
   -sINCOMING_MODULE_JS_API=print,printErr,wasmBinary,instantiateWasm,locateFile,wispPoolSize,mainScriptUrlOrBlob,wasmMemory,onAbort
   -sABORTING_MALLOC=0
   --extern-pre-js "$ROOT/wasm/node-shim.js"

@@ -53,6 +53,26 @@ test('plain Range server: greedy tokens match the reference (st and mt)', async 
   });
 });
 
+// Regression: the mt build with threads: 1 (an empty pthread pool) never finished
+// instantiating (Emscripten 3.1.6 waited for pool workers that do not exist). The signal turns
+// a hang into a failure instead of a stuck test run.
+test('mt variant with threads: 1 loads and matches the reference (Range and file path)', { timeout: 120000 }, async (t) => {
+  await withServer(t, {}, async (srv, file) => {
+    for (const src of [srv.url + '/m.gguf', file]) {
+      const signal = AbortSignal.timeout(60000);
+      let info;
+      try {
+        info = await loadAndCheck(src, { variant: 'mt', threads: 1, signal });
+      } catch (e) {
+        if (signal.aborted) assert.fail(`mt threads:1 did not load ${src} within 60 s (hang at instantiation?)`);
+        throw e;
+      }
+      assert.equal(info.variant, 'mt');
+      assert.equal(info.threads, 1);
+    }
+  });
+});
+
 test('model.info, tokenize, detokenize, stop strings, prefix reuse', async (t) => {
   await withServer(t, {}, async (srv) => {
     const progress = [];

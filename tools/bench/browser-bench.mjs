@@ -97,7 +97,7 @@ try {
           row[engine] = { error: String(e.message || e).split('\n')[0] };
         }
         const r = row[engine];
-        console.log(`${model} t=${threads} ${engine}: ` + (r.error ? `ERROR ${r.error}`
+        console.log(`${model} t=${threads} ${engine}${r.variant ? ` (${r.variant})` : ''}: ` + (r.error ? `ERROR ${r.error}`
           : `load ${fmt(r.loadMs, 0)} ms, pp${r.promptTokens} ${fmt(r.prefillTokS)} tok/s, tg${r.genTokens} ${fmt(r.decodeTokS)} tok/s, peak ${mib(r.peakBytes)} MiB`));
       }
       results.push(row);
