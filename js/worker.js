@@ -451,7 +451,9 @@ async function opGenerate(id, a) {
     const topP = num(a.topP, 0.95, 'topP');
     const minP = num(a.minP, 0.05, 'minP');
     const repeatPenalty = num(a.repeatPenalty, 1.0, 'repeatPenalty');
-    const repeatLastN = num(a.repeatLastN, 64, 'repeatLastN', Number.isInteger);
+    // FIX (reliability): a negative window used to become 64 silently (in wx_sampler_init);
+    // it is an error, like in the C API (0 disables the penalty window)
+    const repeatLastN = num(a.repeatLastN, 64, 'repeatLastN (an integer in [0, 1048576])', (v) => Number.isInteger(v) && v >= 0 && v <= 2 ** 20);
     const seed = num(a.seed, Math.floor(Math.random() * 2 ** 32), 'seed', (v) => v >= 0 && Number.isInteger(v));
     const stops = (a.stop == null ? [] : Array.isArray(a.stop) ? a.stop : [a.stop]).filter((s) => typeof s === 'string' && s.length);
     const ignoreEos = !!a.ignoreEos;
@@ -479,7 +481,7 @@ async function opGenerate(id, a) {
     if (k === prompt.length) k--;
     check(M._wx_truncate(k), 'truncate');
     kvTokens.length = k;
-    for (const t of prompt.slice(Math.max(0, prompt.length - Math.max(repeatLastN, 0)))) M._wx_sampler_accept(t);
+    for (const t of prompt.slice(Math.max(0, prompt.length - repeatLastN))) M._wx_sampler_accept(t);
 
     // prefill in chunks, one per message turn (abortable between chunks)
     const tp0 = performance.now();

@@ -298,7 +298,7 @@ EMSCRIPTEN_KEEPALIVE int wx_sampler_init(float temperature, int32_t top_k, float
     sp.top_p = top_p;
     sp.min_p = min_p;
     sp.repeat_penalty = repeat_penalty;
-    if (repeat_last_n >= 0) sp.repeat_last_n = repeat_last_n;
+    sp.repeat_last_n = repeat_last_n; /* negative: INVALID_ARG from wisp_sampler_init (was silently 64) */
     sp.seed = (uint64_t)seed;
     wisp_model_info in;
     wisp_model_get_info(S.model, &in);
