@@ -237,6 +237,13 @@ class HttpSource {
         if (why) throw new ChangedError(`${this.url} changed during the download (${why})`);
         throw new RangeIgnored(resp);
       }
+      if (resp.status === 416) {
+        // FIX (reliability): bytes inside the size the file had are "not satisfiable": it
+        // shrank (was replaced) since the download started; restart, as for a new ETag
+        const m = /^\s*bytes\s+\*\/(\d+)\s*$/i.exec(resp.headers.get('content-range') || '');
+        try { await resp.body?.cancel(); } catch {}
+        throw new ChangedError(`${this.url} changed during the download (HTTP 416 for bytes ${pos}-${end - 1} of ${this.validators.total ?? '?'}${m ? `; the file now has ${m[1]} bytes` : ''})`);
+      }
       if (resp.status !== 206) throw await httpError(resp, this.url);
       const cr = parseContentRange(resp.headers.get('content-range'));
       const v = validatorsOf(resp, cr ? cr.total : null);

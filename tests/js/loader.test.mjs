@@ -251,6 +251,20 @@ test('file replaced by a different file mid-download: restarts and loads the new
   } finally { await srv.close(); }
 });
 
+test('416 for bytes inside the known size (the file shrank): restarts cleanly', async (t) => {
+  let n = 0;
+  await withServer(t, {
+    fault: (req, { entry }) => {
+      const s = entry.range && Number(/bytes=(\d+)/.exec(entry.range)[1]);
+      return s >= DATA_START && ++n === 2 ? { status: 416 } : null;
+    },
+  }, async (srv) => {
+    await loadAndCheck(srv.url + '/m.gguf');
+    assert.equal(srv.log.filter((e) => e.status === 416).length, 1);
+    assert.ok(srv.log.filter((e) => e.range && e.range.startsWith('bytes=0-')).length >= 2, 'expected a restart from byte 0');
+  });
+});
+
 test('File/Blob sources and Node file paths go through the same path', async (t) => {
   const file = fixture(t, 'models/stories260K.gguf');
   if (!file) return;
