@@ -5,6 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { Wisp } from '../../js/wisp.js';
+import { bodyReader, BYOB_BYTES } from '../../js/loader.js';
 import { fixture, referenceIds, startServer } from './helpers.mjs';
 
 const REF = (() => { try { return referenceIds('stories260K', 32); } catch { return null; } })();
@@ -71,6 +72,26 @@ test('mt variant with threads: 1 loads and matches the reference (Range and file
       assert.equal(info.threads, 1);
     }
   });
+});
+
+test('bodyReader: byte streams are read into one reused buffer; other streams as they come', async () => {
+  const data = new Uint8Array(1_000_000).map((_, i) => (i * 7) & 255);
+  const r = bodyReader(new Response(data).body);
+  assert.equal(r.byob, true);
+  let n = 0;
+  for (;;) {
+    const { done, value } = await r.read();
+    if (done) break;
+    // every piece is a view of the BYOB_BYTES buffer handed back and forth, not a new chunk
+    assert.equal(value.buffer.byteLength, BYOB_BYTES);
+    assert.ok(value.every((b, i) => b === (((n + i) * 7) & 255)));
+    n += value.length;
+  }
+  assert.equal(n, data.length);
+  const r2 = bodyReader(new ReadableStream({ start(c) { c.enqueue(new Uint8Array([1, 2])); c.close(); } }));
+  assert.equal(r2.byob, false);
+  assert.deepEqual(Array.from((await r2.read()).value), [1, 2]);
+  assert.equal((await r2.read()).done, true);
 });
 
 test('model.info, tokenize, detokenize, stop strings, prefix reuse', async (t) => {
