@@ -87,6 +87,35 @@ async function httpError(resp, url) {
 
 const retryableStatus = (s) => s >= 500 || s === 408 || s === 429;
 
+// A reader of a response body that, when the stream is a byte stream (fetch bodies in
+// Chromium, Firefox and Node), reads every piece into ONE reused buffer (BYOB): the buffer
+// is handed to the stream and comes back with the bytes, so a download leaves no garbage.
+// With a default reader every piece is a fresh ArrayBuffer that only a GC frees, and a
+// worker that goes idle after the load may not collect for a long time: measured in
+// Chromium, a 531 MB model left ~300 MiB of dead pieces in the renderer after the load.
+// A piece is valid only until the next read() (consumers copy it: into the wasm heap, the
+// header buffer...).
+export const BYOB_BYTES = 256 * 1024;
+export function bodyReader(body) {
+  let byob = null;
+  try { byob = body.getReader({ mode: 'byob' }); } catch { byob = null; }
+  if (!byob) {
+    const r = body.getReader();
+    return { read: () => r.read(), cancel: () => r.cancel(), byob: false };
+  }
+  let buf = new ArrayBuffer(BYOB_BYTES);
+  return {
+    async read() {
+      const r = await byob.read(new Uint8Array(buf, 0, buf.byteLength));
+      if (r.value) buf = r.value.buffer; // the same memory, transferred back
+      if (r.done) return { done: true, value: undefined };
+      return r;
+    },
+    cancel: () => byob.cancel(),
+    byob: true,
+  };
+}
+
 // ------------------------------------------------------------------ HTTP source
 
 class HttpSource {
@@ -135,7 +164,7 @@ class HttpSource {
         const len = resp.headers.get('content-length');
         if (len == null) {
           // look at the first bytes first: an HTML page deserves a clearer error
-          const reader = resp.body.getReader();
+          const reader = bodyReader(resp.body);
           let head = new Uint8Array(0);
           try {
             while (head.length < 64) {
@@ -183,7 +212,7 @@ class HttpSource {
   // Throws Retryable (with .pos = next byte wanted) on a dropped or truncated body.
   async readBody(resp, start, end, onPiece) {
     let pos = start;
-    const reader = resp.body.getReader();
+    const reader = bodyReader(resp.body);
     try {
       for (;;) {
         let r;
@@ -236,6 +265,13 @@ class HttpSource {
         try { await resp.body?.cancel(); } catch {}
         if (why) throw new ChangedError(`${this.url} changed during the download (${why})`);
         throw new RangeIgnored(resp);
+      }
+      if (resp.status === 416) {
+        // FIX (reliability): bytes inside the size the file had are "not satisfiable": it
+        // shrank (was replaced) since the download started; restart, as for a new ETag
+        const m = /^\s*bytes\s+\*\/(\d+)\s*$/i.exec(resp.headers.get('content-range') || '');
+        try { await resp.body?.cancel(); } catch {}
+        throw new ChangedError(`${this.url} changed during the download (HTTP 416 for bytes ${pos}-${end - 1} of ${this.validators.total ?? '?'}${m ? `; the file now has ${m[1]} bytes` : ''})`);
       }
       if (resp.status !== 206) throw await httpError(resp, this.url);
       const cr = parseContentRange(resp.headers.get('content-range'));
@@ -293,7 +329,7 @@ class HttpSource {
         }
       }
       let filePos = 0;
-      const reader = resp.body.getReader();
+      const reader = bodyReader(resp.body);
       let failed = null;
       try {
         for (;;) {

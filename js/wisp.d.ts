@@ -82,7 +82,7 @@ export interface GenerateOptions {
   topP?: number;             // default 0.95; (0, 1]
   minP?: number;             // default 0.05
   repeatPenalty?: number;    // default 1.0 (off)
-  repeatLastN?: number;      // default 64
+  repeatLastN?: number;      // default 64; integer in [0, 2^20], 0 = no window (negative -> INVALID_ARG)
   seed?: number;
   stop?: string | string[];
   ignoreEos?: boolean;

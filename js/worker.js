@@ -125,9 +125,12 @@ async function instantiate(args) {
   // pending forever; now it rejects (and 'auto' falls back to st)
   let instFailed;
   const instFailure = new Promise((_, reject) => { instFailed = reject; });
-  const mod = await Promise.race([instFailure, createWisp({
+  const poolSize = args.variant === 'mt' ? Math.max(0, args.threads - 1) : 0;
+  // The glue runs with this object as its `Module` (MODULARIZE): after instantiation we need
+  // its runtime methods (removeRunDependency, PThread), see instantiateWasm below.
+  const moduleArg = {
     ...extra,
-    wispPoolSize: args.variant === 'mt' ? Math.max(0, args.threads - 1) : 0,
+    wispPoolSize: poolSize,
     locateFile: (p) => {
       if (isNode) return nodePath.fileURLToPath(new URL(p, dist));
       const u = new URL(p, dist).href;
@@ -138,13 +141,27 @@ async function instantiate(args) {
     printErr: (s) => log(s, 'warn'),
     onAbort: (what) => { dead = `wasm module aborted: ${what}`; },
     instantiateWasm(imports, receive) {
-      WebAssembly.instantiate(wasmModule, imports).then((inst) => receive(inst, wasmModule), (e) => {
+      WebAssembly.instantiate(wasmModule, imports).then((inst) => {
+        receive(inst, wasmModule);
+        // FIX (mt with threads: 1 hung forever): the mt glue is built with a pthread pool
+        // whose size is a runtime expression (-sPTHREAD_POOL_SIZE=Module['wispPoolSize']|0).
+        // Emscripten 3.1.6 chooses at compile time, from that non-empty expression, the code
+        // path that removes the 'wasm-instantiate' run dependency only when the last
+        // preloaded pool worker has loaded the module; with an empty pool (threads - 1 = 0)
+        // no worker ever reports, so the dependency stays and createWisp() never resolves.
+        // With no pool worker to wait for, remove it here (receive() has just installed the
+        // exports and queued the constructors, so the runtime can start).
+        if (args.variant === 'mt' && moduleArg.PThread && moduleArg.PThread.unusedWorkers.length === 0) {
+          moduleArg.removeRunDependency('wasm-instantiate');
+        }
+      }, (e) => {
         log(`wasm instantiation failed: ${e.message || e}`, 'error');
         instFailed(new WispError('UNSUPPORTED', `wasm instantiation failed (${args.variant}): ${e.message || e}`));
       });
       return {};
     },
-  })]);
+  };
+  const mod = await Promise.race([instFailure, createWisp(moduleArg)]);
   return mod;
 }
 
@@ -156,14 +173,18 @@ async function opLoad(id, args) {
   running.set(id, { abort: () => ctl.abort() });
   try {
     variant = args.variant;
+    // an abort is honoured while the module starts too (instantiation never looks at the
+    // signal; a start that never finishes must not make the load unabortable)
+    const aborted = new Promise((_, reject) => ctl.signal.addEventListener('abort', () => reject(abortError('model load aborted')), { once: true }));
+    aborted.catch(() => {});
     try {
-      M = await instantiate(args);
+      M = await Promise.race([instantiate(args), aborted]);
     } catch (e) {
-      if (args.variant === 'mt' && args.allowFallback) {
+      if (args.variant === 'mt' && args.allowFallback && !ctl.signal.aborted) {
         log(`mt variant failed to start (${e.message || e}); falling back to st`, 'warn');
         variant = 'st';
         args = { ...args, variant: 'st', variantReason: `mt failed to start: ${e.message || e}` };
-        M = await instantiate(args);
+        M = await Promise.race([instantiate(args), aborted]);
       } else {
         throw e;
       }
@@ -450,7 +471,9 @@ async function opGenerate(id, a) {
     const topP = num(a.topP, 0.95, 'topP');
     const minP = num(a.minP, 0.05, 'minP');
     const repeatPenalty = num(a.repeatPenalty, 1.0, 'repeatPenalty');
-    const repeatLastN = num(a.repeatLastN, 64, 'repeatLastN', Number.isInteger);
+    // FIX (reliability): a negative window used to become 64 silently (in wx_sampler_init);
+    // it is an error, like in the C API (0 disables the penalty window)
+    const repeatLastN = num(a.repeatLastN, 64, 'repeatLastN (an integer in [0, 1048576])', (v) => Number.isInteger(v) && v >= 0 && v <= 2 ** 20);
     const seed = num(a.seed, Math.floor(Math.random() * 2 ** 32), 'seed', (v) => v >= 0 && Number.isInteger(v));
     const stops = (a.stop == null ? [] : Array.isArray(a.stop) ? a.stop : [a.stop]).filter((s) => typeof s === 'string' && s.length);
     const ignoreEos = !!a.ignoreEos;
@@ -478,7 +501,7 @@ async function opGenerate(id, a) {
     if (k === prompt.length) k--;
     check(M._wx_truncate(k), 'truncate');
     kvTokens.length = k;
-    for (const t of prompt.slice(Math.max(0, prompt.length - Math.max(repeatLastN, 0)))) M._wx_sampler_accept(t);
+    for (const t of prompt.slice(Math.max(0, prompt.length - repeatLastN))) M._wx_sampler_accept(t);
 
     // prefill in chunks, one per message turn (abortable between chunks)
     const tp0 = performance.now();

@@ -4,9 +4,15 @@
 #   mt : -msimd128 -pthread, shared memory growable up to 4 GiB. The thread pool size
 #        is decided at instantiation by js/worker.js (Module.wispPoolSize = threads-1);
 #        PTHREAD_POOL_SIZE_STRICT=2 makes pthread_create fail (engine runs with fewer
-#        threads) rather than deadlock if more were ever asked for.
+#        threads) rather than deadlock if more were ever asked for. The pool may be empty
+#        (threads: 1): Emscripten 3.1.6 then never releases the 'wasm-instantiate' run
+#        dependency (it waits for pool workers that do not exist), so js/worker.js releases
+#        it itself; hence removeRunDependency in EXPORTED_RUNTIME_METHODS.
 #   st : -msimd128, no threads (src compiled with -DWISP_NO_THREADS).
 #
+# Both: memory grows by at most 16 MiB more than a malloc needs (Emscripten's default
+# over-grows by up to 96 MiB: 20% of a 565 MB heap; never touched, but it is wasm memory the
+# page holds beyond weights + KV). The big allocations (weights, KV) are one grow each anyway.
 # Both: -O3, then Binaryen wasm-opt (-O3 by default; WASM_OPT_LEVEL=-Oz to compare),
 # no Emscripten filesystem (models are streamed by JS into the weights buffer), and the
 # exported surface is exactly wasm/exports.c (EMSCRIPTEN_KEEPALIVE) + malloc/free.
@@ -38,10 +44,10 @@ COMMON=(
   -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createWisp
   -sENVIRONMENT=web,worker,node
   -sFILESYSTEM=0
-  -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB
+  -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sMEMORY_GROWTH_GEOMETRIC_CAP=16MB
   -sTOTAL_STACK=1MB
   -sEXPORTED_FUNCTIONS=_malloc,_free
-  -sEXPORTED_RUNTIME_METHODS=HEAPU8,HEAP32,UTF8ToString
+  -sEXPORTED_RUNTIME_METHODS=HEAPU8,HEAP32,UTF8ToString,removeRunDependency
   -sINCOMING_MODULE_JS_API=print,printErr,wasmBinary,instantiateWasm,locateFile,wispPoolSize,mainScriptUrlOrBlob,wasmMemory,onAbort
   -sABORTING_MALLOC=0
   --extern-pre-js "$ROOT/wasm/node-shim.js"

@@ -1,8 +1,9 @@
 // browser.test.mjs — headless Chromium (playwright-core driving /usr/bin/chromium) against
-// local servers: the app (page + js/ + js/dist/, with COOP/COEP) and, on another origin,
-// the model (Range + CORS). Loads stories260K.gguf with the mt and st variants, checks
-// greedy tokens against llama.cpp's reference, aborts a generation and generates again,
-// and loads from the Cache Storage with the model server stopped.
+// local servers (tools/static-server.mjs via tests/js/helpers.mjs): the app (page + js/ +
+// js/dist/, with COOP/COEP) and, on another origin, the model (Range + CORS). Loads
+// stories260K.gguf with the mt (2 threads, then 1) and st variants, checks greedy tokens
+// against llama.cpp's reference, aborts a generation and generates again, and loads from the
+// Cache Storage with the model server stopped.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -87,6 +88,19 @@ test('Chromium: mt + st greedy tokens, abort, cache with the server stopped', { 
     console.log(`st: load ${st.info.loadMs} ms, decode ${st.stats.decodeTokPerSec?.toFixed(0)} tok/s`);
     assert.equal(st.info.variant, 'st');
     assert.deepEqual(st.ids, REF);
+
+    // mt with one thread (an empty pthread pool: used to hang at instantiation)
+    const mt1 = await page.evaluate(async (url) => {
+      const m = await Wisp.load(url, { variant: 'mt', threads: 1, cache: false, signal: AbortSignal.timeout(60000) });
+      const r = await greedy(m, 32);
+      const info = m.info;
+      await m.unload();
+      return { info, ids: r.ids, stats: r.stats };
+    }, url);
+    console.log(`mt threads=1: load ${mt1.info.loadMs} ms, decode ${mt1.stats.decodeTokPerSec?.toFixed(0)} tok/s`);
+    assert.equal(mt1.info.variant, 'mt');
+    assert.equal(mt1.info.threads, 1);
+    assert.deepEqual(mt1.ids, REF);
 
     // the cache, with the model server stopped
     const listed = await page.evaluate(() => Wisp.cache.list());

@@ -171,12 +171,16 @@ test('absurd sampling values are INVALID_ARG with a clear message; the model sta
         [{ minP: 2 }, /min_p/], [{ minP: -0.1 }, /min_p/], [{ repeatPenalty: 0 }, /repeat_penalty/], [{ repeatPenalty: -2 }, /repeat_penalty/],
         [{ maxTokens: -1 }, /maxTokens/], [{ maxTokens: 1.5 }, /maxTokens/], [{ maxTokens: Infinity }, /maxTokens/],
         [{ topK: 0.5 }, /topK/], [{ seed: -1 }, /seed/], [{ seed: 0.5 }, /seed/], [{ repeatLastN: 2.5 }, /repeatLastN/],
+        // negative windows were silently replaced by 64; now refused before reaching wasm
+        [{ repeatLastN: -1 }, /invalid repeatLastN.*-1/], [{ repeatLastN: -64 }, /repeatLastN/], [{ repeatLastN: 2 ** 20 + 1 }, /repeatLastN/],
       ];
       for (const [opts, re] of bad) {
         await rejectsCode(() => run(model, PROMPT, opts), 'INVALID_ARG', re);
       }
       const { ids } = await run(model);
       assert.deepEqual(ids, REF);
+      // 0 is valid (no penalty window)
+      assert.deepEqual((await run(model, PROMPT, { repeatLastN: 0, repeatPenalty: 1.3 })).ids.length, 32);
     } finally { await model.unload(); }
   });
 });

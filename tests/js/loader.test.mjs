@@ -5,6 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { Wisp } from '../../js/wisp.js';
+import { bodyReader, BYOB_BYTES } from '../../js/loader.js';
 import { fixture, referenceIds, startServer } from './helpers.mjs';
 
 const REF = (() => { try { return referenceIds('stories260K', 32); } catch { return null; } })();
@@ -51,6 +52,46 @@ test('plain Range server: greedy tokens match the reference (st and mt)', async 
     assert.equal(info2.variant, 'mt');
     assert.equal(info2.threads, 2);
   });
+});
+
+// Regression: the mt build with threads: 1 (an empty pthread pool) never finished
+// instantiating (Emscripten 3.1.6 waited for pool workers that do not exist). The signal turns
+// a hang into a failure instead of a stuck test run.
+test('mt variant with threads: 1 loads and matches the reference (Range and file path)', { timeout: 120000 }, async (t) => {
+  await withServer(t, {}, async (srv, file) => {
+    for (const src of [srv.url + '/m.gguf', file]) {
+      const signal = AbortSignal.timeout(60000);
+      let info;
+      try {
+        info = await loadAndCheck(src, { variant: 'mt', threads: 1, signal });
+      } catch (e) {
+        if (signal.aborted) assert.fail(`mt threads:1 did not load ${src} within 60 s (hang at instantiation?)`);
+        throw e;
+      }
+      assert.equal(info.variant, 'mt');
+      assert.equal(info.threads, 1);
+    }
+  });
+});
+
+test('bodyReader: byte streams are read into one reused buffer; other streams as they come', async () => {
+  const data = new Uint8Array(1_000_000).map((_, i) => (i * 7) & 255);
+  const r = bodyReader(new Response(data).body);
+  assert.equal(r.byob, true);
+  let n = 0;
+  for (;;) {
+    const { done, value } = await r.read();
+    if (done) break;
+    // every piece is a view of the BYOB_BYTES buffer handed back and forth, not a new chunk
+    assert.equal(value.buffer.byteLength, BYOB_BYTES);
+    assert.ok(value.every((b, i) => b === (((n + i) * 7) & 255)));
+    n += value.length;
+  }
+  assert.equal(n, data.length);
+  const r2 = bodyReader(new ReadableStream({ start(c) { c.enqueue(new Uint8Array([1, 2])); c.close(); } }));
+  assert.equal(r2.byob, false);
+  assert.deepEqual(Array.from((await r2.read()).value), [1, 2]);
+  assert.equal((await r2.read()).done, true);
 });
 
 test('model.info, tokenize, detokenize, stop strings, prefix reuse', async (t) => {
@@ -229,6 +270,20 @@ test('file replaced by a different file mid-download: restarts and loads the new
       assert.equal(ids.length, 8);
     } finally { await model.unload(); }
   } finally { await srv.close(); }
+});
+
+test('416 for bytes inside the known size (the file shrank): restarts cleanly', async (t) => {
+  let n = 0;
+  await withServer(t, {
+    fault: (req, { entry }) => {
+      const s = entry.range && Number(/bytes=(\d+)/.exec(entry.range)[1]);
+      return s >= DATA_START && ++n === 2 ? { status: 416 } : null;
+    },
+  }, async (srv) => {
+    await loadAndCheck(srv.url + '/m.gguf');
+    assert.equal(srv.log.filter((e) => e.status === 416).length, 1);
+    assert.ok(srv.log.filter((e) => e.range && e.range.startsWith('bytes=0-')).length >= 2, 'expected a restart from byte 0');
+  });
 });
 
 test('File/Blob sources and Node file paths go through the same path', async (t) => {

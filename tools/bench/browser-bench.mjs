@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve } from './serve.mjs';
+import { createStaticServer } from '../static-server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHROMIUM = process.env.WISP_CHROMIUM || '/usr/bin/chromium';
@@ -76,7 +76,9 @@ async function inBrowser(app, fn, arg) {
 const fmt = (v, d = 1) => (v == null || !isFinite(v) ? '—' : v.toFixed(d));
 const mib = (b) => (b ? (b / 1048576).toFixed(0) : '—');
 
-const app = await serve(ROOT);
+// the repository, cross-origin isolated (both engines use threads), Range streamed from disk
+const app = createStaticServer({ root: ROOT, cacheControl: 'no-store' });
+await app.listen(0);
 const results = [];
 let bw = null;
 const loadavg = os.loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -97,7 +99,7 @@ try {
           row[engine] = { error: String(e.message || e).split('\n')[0] };
         }
         const r = row[engine];
-        console.log(`${model} t=${threads} ${engine}: ` + (r.error ? `ERROR ${r.error}`
+        console.log(`${model} t=${threads} ${engine}${r.variant ? ` (${r.variant})` : ''}: ` + (r.error ? `ERROR ${r.error}`
           : `load ${fmt(r.loadMs, 0)} ms, pp${r.promptTokens} ${fmt(r.prefillTokS)} tok/s, tg${r.genTokens} ${fmt(r.decodeTokS)} tok/s, peak ${mib(r.peakBytes)} MiB`));
       }
       results.push(row);
