@@ -124,7 +124,9 @@ test-soak: wasm node_modules/playwright-core/package.json
 #                   Qwen2.5-0.5B shapes (q4_0, q8_0, q4_k_m), threads 1 and 2, plus a wasm memory
 #                   bandwidth probe; prints a table and writes docs/BENCHMARKS.md
 # make bench-native build/wisp bench on the same files (-p 128 -n 128 -r 3, threads 1 and 2)
-.PHONY: bench bench-models bench-native
+# make bench-load   load time and peak memory (Node and Chromium, mt and st) of stories260K and the
+#                   531 MB qwen2.5-0.5b q8_0 against weights + KV + 64 MiB (tools/bench/load-bench.mjs)
+.PHONY: bench bench-models bench-native bench-load
 BENCH_DIR := $(BUILD)/models-big
 BENCH_SMOL := $(foreach t,q4_0 q8_0 q4_k_m,$(BENCH_DIR)/smollm2-135m-synth-$(t).gguf)
 BENCH_QWEN := $(foreach t,q4_0 q8_0 q4_k_m,$(BENCH_DIR)/qwen2.5-0.5b-synth-$(t).gguf)
@@ -150,6 +152,9 @@ node_modules/@wllama/wllama/package.json: package.json
 
 bench: wasm bench-models $(BUILD)/bench/bwprobe.wasm node_modules/playwright-core/package.json node_modules/@wllama/wllama/package.json
 	node tools/bench/browser-bench.mjs
+
+bench-load: wasm $(BENCH_DIR)/qwen2.5-0.5b-synth-q8_0.gguf
+	node tools/bench/load-bench.mjs
 
 bench-native: native bench-models
 	@for m in $(BENCH_SMOL) $(BENCH_QWEN); do for t in 1 2; do \

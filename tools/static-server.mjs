@@ -199,12 +199,12 @@ export function createStaticServer({
       reply(204, { 'access-control-allow-origin': '*', 'access-control-allow-headers': 'range, if-range', 'access-control-max-age': '600' });
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') { reply(405, { allow: 'GET, HEAD, OPTIONS' }); return; }
     let e;
     if (route) {
-      e = await route(req, url, { entry, log, headers, reply });
+      e = await route(req, url, { entry, log, headers, reply }); // any method (e.g. a POST it answers)
       if (e === true) return;
     }
+    if (req.method !== 'GET' && req.method !== 'HEAD') { reply(405, { allow: 'GET, HEAD, OPTIONS' }); return; }
     if (!e) {
       const file = resolveStatic(rootDir, url.pathname);
       e = file && fileEntity(file);
