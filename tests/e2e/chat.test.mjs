@@ -108,7 +108,10 @@ test('chat page and widget in Chromium', { timeout: 600000 }, async (t) => {
       assert.equal(Number(r1.data.promptTokens), ids.length);
       assert.equal(Number(r1.data.prefilledTokens), ids.length);
       const growing = [...new Set(r1.snaps)].filter((s) => s.length && s.length < r1.text.length);
-      assert.ok(growing.length >= 2, `streamed in pieces (${growing.length} partial states)`);
+      // the page paints the growing reply at most every 30 ms (the first token at once), so a
+      // fast engine may finish 24 tokens within one interval: at least one partial state must
+      // have been on screen before the whole reply
+      assert.ok(growing.length >= 1, `streamed in pieces (${growing.length} partial states)`);
       assert.match(await page.locator('li.msg.assistant .stats').first().textContent(), /TTFT \d+ ms · prefill .* tok\/s · decode .* tok\/s · threads on/);
 
       // second turn: only the new tokens are prefilled
