@@ -30,20 +30,38 @@
 #include "ops.h"
 #include "util.h"
 
-/* Chunks per thread for row-split jobs: enough that a thread that is descheduled for a
- * while leaves work the others can take, few enough that claiming stays negligible. */
-#define CHUNKS_PER_THREAD 8
-
 static void run(wisp_context *c, wisp_pool_fn fn, void *arg, int n_chunks) {
     wisp_pool_run(c->pool, fn, arg, n_chunks);
 }
 
-/* Chunks for a job of n_units equal pieces of work. */
-static int n_chunks_for(const wisp_context *c, int64_t n_units) {
+/* Row splits of a matmul-like job: "guided" chunks of decreasing size, each about
+ * 1/(2 nth) of the units still unassigned but at least min_units. The first chunks
+ * are big (few claims of the shared counter), the last are small, so the threads
+ * finish within a small chunk of each other whichever of them was slowed down. */
+#define MAX_SPLIT 128
+#define MIN_CHUNK_MACS 8192 /* smallest chunk worth a claim: a few microseconds */
+typedef struct split {
+    int n;
+    int64_t b[MAX_SPLIT + 1]; /* chunk i = units [b[i], b[i+1]) */
+} split;
+
+static void split_guided(const wisp_context *c, split *sp, int64_t n_units, int64_t unit_macs) {
     const int nth = wisp_pool_size(c->pool);
-    if (nth == 1 || n_units <= 1) return 1;
-    const int64_t want = (int64_t)CHUNKS_PER_THREAD * nth;
-    return (int)(n_units < want ? n_units : want);
+    int64_t min_units = (MIN_CHUNK_MACS + unit_macs - 1) / unit_macs;
+    if (min_units < 1) min_units = 1;
+    int k = 0;
+    int64_t pos = 0;
+    while (pos < n_units && nth > 1) {
+        const int64_t rem = n_units - pos;
+        int64_t s = rem / (2 * nth);
+        if (s < min_units) s = min_units;
+        if (s > rem || k == MAX_SPLIT - 1) s = rem;
+        sp->b[k++] = pos;
+        pos += s;
+    }
+    if (k == 0) sp->b[k++] = 0; /* one thread (or nothing): one chunk */
+    sp->b[k] = n_units;
+    sp->n = k;
 }
 
 /* ------------------------------------------------------------ activations */
@@ -54,7 +72,7 @@ static int n_chunks_for(const wisp_context *c, int64_t n_units) {
 typedef struct act_set {
     int n;
     int first;  /* formats use scratch slots first, first+1, .. */
-    const float *src;
+    float *src;
     int64_t n_el;
     int64_t T;  /* rows */
     const wisp_quant_traits *tr[3];  /* NULL: F32, read in place */
@@ -68,7 +86,7 @@ typedef struct act_set {
     size_t prow[3];
 } act_set;
 
-static void act_set_init(act_set *a, const float *src, int64_t n_el, int64_t T, int first_slot) {
+static void act_set_init(act_set *a, float *src, int64_t n_el, int64_t T, int first_slot) {
     memset(a, 0, sizeof *a);
     a->first = first_slot;
     a->src = src;
@@ -215,32 +233,29 @@ static void mm_rows(const mm_seg *s, int64_t T, int64_t r0, int64_t r1) {
 typedef struct mm_job {
     mm_seg s;
     int64_t T;
-    int n_chunks;
+    split sp;
 } mm_job;
 
 static void mm_chunk(void *arg, int chunk, int ith) {
     (void)ith;
     const mm_job *j = (const mm_job *)arg;
-    long r0, r1;
-    wisp_split((long)j->s.w->ne[1], chunk, j->n_chunks, &r0, &r1);
-    mm_rows(&j->s, j->T, r0, r1);
+    mm_rows(&j->s, j->T, j->sp.b[chunk], j->sp.b[chunk + 1]);
 }
 
 static void matmul(wisp_context *c, const mm_seg *s, int64_t T) {
     mm_job j;
     j.s = *s;
     j.T = T;
-    j.n_chunks = n_chunks_for(c, s->w->ne[1]);
-    run(c, mm_chunk, &j, j.n_chunks);
+    split_guided(c, &j.sp, s->w->ne[1], s->w->ne[0] * T);
+    run(c, mm_chunk, &j, j.sp.n);
 }
 
 /* ------------------------------------------------------------ norms and conversions */
 
-/* Per token t: dst row t = rmsnorm(src row t) * w (skipped when w is NULL), then the
- * conversion of dst row t into the formats of a. */
+/* Per token t: row t of a's rows = rmsnorm(src row t) * w (skipped when w is NULL),
+ * then its conversion into a's formats. */
 typedef struct norm_job {
     const float *src;
-    float *dst;
     const float *w;
     int64_t n;
     float eps;
@@ -250,13 +265,12 @@ typedef struct norm_job {
 static void norm_chunk(void *arg, int t, int ith) {
     (void)ith;
     const norm_job *j = (const norm_job *)arg;
-    if (j->w) wisp_rmsnorm(j->dst + (int64_t)t * j->n, j->src + (int64_t)t * j->n, j->w, j->n, j->eps);
+    if (j->w) wisp_rmsnorm(j->a->src + (int64_t)t * j->n, j->src + (int64_t)t * j->n, j->w, j->n, j->eps);
     act_fill(j->a, t, 0, j->n);
 }
 
-static void norm_rows(wisp_context *c, float *dst, const float *src, const wisp_tensor *w, int64_t n, int64_t T,
-                      const act_set *a) {
-    norm_job j = {src, dst, w ? (const float *)w->data : NULL, n, c->model->hp.rms_eps, a};
+static void norm_rows(wisp_context *c, const float *src, const wisp_tensor *w, int64_t T, const act_set *a) {
+    norm_job j = {src, w ? (const float *)w->data : NULL, a->n_el, c->model->hp.rms_eps, a};
     run(c, norm_chunk, &j, (int)T); /* one token: inline, no barrier */
 }
 
@@ -414,7 +428,7 @@ typedef struct ffn_job {
     mm_seg gate, up;
     int64_t T, F;
     int64_t unit;  /* rows per split unit: a block of w_down's dot type */
-    int n_chunks;
+    split sp;      /* in units */
     const act_set *down_in;
 } ffn_job;
 
@@ -423,9 +437,7 @@ typedef struct ffn_job {
 static void ffn_chunk(void *arg, int chunk, int ith) {
     (void)ith;
     const ffn_job *j = (const ffn_job *)arg;
-    long u0, u1;
-    wisp_split((long)(j->F / j->unit), chunk, j->n_chunks, &u0, &u1);
-    const int64_t r0 = u0 * j->unit, r1 = u1 * j->unit, F = j->F;
+    const int64_t r0 = j->sp.b[chunk] * j->unit, r1 = j->sp.b[chunk + 1] * j->unit, F = j->F;
     mm_rows(&j->gate, j->T, r0, r1);
     mm_rows(&j->up, j->T, r0, r1);
     for (int64_t t = 0; t < j->T; t++) {
@@ -455,7 +467,7 @@ static void attn_block(wisp_context *c, uint32_t l, uint32_t p0, int64_t T) {
     mm_seg_init(&qj.seg[0], c, &ly->wq, &in, c->q, QD, &ly->bq, MM_BIAS);
     mm_seg_init(&qj.seg[1], c, &ly->wk, &in, c->k, KD, &ly->bk, MM_BIAS);
     mm_seg_init(&qj.seg[2], c, &ly->wv, &in, c->v, KD, &ly->bv, MM_BIAS);
-    norm_rows(c, c->xb, c->x, &ly->attn_norm, E, T, &in);
+    norm_rows(c, c->x, &ly->attn_norm, T, &in);
     qj.v_piece = hd % 16 == 0 ? 16 : hd;
     run(c, qkv_chunk, &qj, (int)(hp->n_head + hp->n_head_kv + KD / qj.v_piece));
 
@@ -468,7 +480,7 @@ static void attn_block(wisp_context *c, uint32_t l, uint32_t p0, int64_t T) {
     const bool fold = hd % act_unit(&ao) == 0;
     attn_job aj = {c, l, p0, T, fold ? &ao : NULL};
     run(c, attn_chunk, &aj, (int)(T * hp->n_head));
-    if (!fold) norm_rows(c, NULL, c->att, NULL, QD, T, &ao);
+    if (!fold) norm_rows(c, NULL, NULL, T, &ao);
 
     matmul(c, &o, T); /* x += att · wo */
 }
@@ -488,14 +500,14 @@ static void ffn_block(wisp_context *c, uint32_t l, int64_t T) {
     mm_seg_init(&fj.up, c, &ly->w_up, &in, c->hb2, F, NULL, MM_STORE);
     mm_seg down;
     mm_seg_init(&down, c, &ly->w_down, &hin, c->x, E, NULL, MM_ADD);
-    norm_rows(c, c->xb, c->x, &ly->ffn_norm, E, T, &in);
+    norm_rows(c, c->x, &ly->ffn_norm, T, &in);
 
     fj.T = T;
     fj.F = F;
     fj.unit = act_unit(&hin);
-    fj.n_chunks = n_chunks_for(c, F / fj.unit);
+    split_guided(c, &fj.sp, F / fj.unit, 2 * fj.unit * E * T);
     fj.down_in = &hin;
-    run(c, ffn_chunk, &fj, fj.n_chunks);
+    run(c, ffn_chunk, &fj, fj.sp.n);
 
     matmul(c, &down, T); /* x += swiglu · w_down */
 }
@@ -525,7 +537,7 @@ static wisp_status forward_chunk(wisp_context *c, const wisp_token *tok, int64_t
     act_set_init(&in, c->xb, E, n_out, 0);
     mm_seg out;
     mm_seg_init(&out, c, &m->output, &in, c->logits + (size_t)logit_row * hp->n_vocab, hp->n_vocab, NULL, MM_STORE);
-    norm_rows(c, c->xb, c->x + logit_from * E, &m->output_norm, E, n_out, &in);
+    norm_rows(c, c->x + logit_from * E, &m->output_norm, n_out, &in);
     matmul(c, &out, n_out);
     return WISP_OK;
 }
