@@ -807,6 +807,122 @@ void wisp_simd_r16_axpy(float *acc, const wisp_fp16 *v, float s, int64_t n) {
     for (; i < n; i++) acc[i] = round_f16_1(acc[i] + FP16(v[i]) * s);
 }
 
+/* Eight finite halves -> two vectors of floats, without the Inf/NaN select of
+ * wisp_v_h2f_x8 (same values for every finite half): the sign-extended half shifted by
+ * 13 puts sign, exponent and mantissa in place once bits 28-30 (copies of the sign)
+ * are cleared; the multiply by 2^112 then rebiases, as in wisp_v_h2f_i32. */
+WISP_VINLINE void h2f_finite_x8(v128_t h8, v128_t *lo, v128_t *hi) {
+    const v128_t m = wasm_i32x4_splat((int32_t)0x8fffe000u), k = wasm_f32x4_splat(0x1p112f);
+    *lo = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shl(wasm_i32x4_extend_low_i16x8(h8), 13), m), k);
+    *hi = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shl(wasm_i32x4_extend_high_i16x8(h8), 13), m), k);
+}
+
+WISP_VINLINE void h2f_x8_any(int finite, v128_t h8, v128_t *lo, v128_t *hi) {
+    if (finite) h2f_finite_x8(h8, lo, hi);
+    else wisp_v_h2f_x8(h8, lo, hi);
+}
+
+/* wisp_simd_dot_f16_f32 with the same products summed in the same order. */
+WISP_VINLINE float dot_f16_f32_any(int finite, int64_t n, const wisp_fp16 *x, const float *q) {
+    v128_t s0 = wasm_f64x2_splat(0.0), s1 = wasm_f64x2_splat(0.0);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t x0, x1;
+        h2f_x8_any(finite, wasm_v128_load(x + i), &x0, &x1);
+        const v128_t p0 = wasm_f32x4_mul(x0, wasm_v128_load(q + i)), p1 = wasm_f32x4_mul(x1, wasm_v128_load(q + i + 4));
+        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p0));
+        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p0, p0, 2, 3, 2, 3)));
+        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p1));
+        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p1, p1, 2, 3, 2, 3)));
+    }
+    const v128_t s = wasm_f64x2_add(s0, s1);
+    double sum = wasm_f64x2_extract_lane(s, 0) + wasm_f64x2_extract_lane(s, 1);
+    for (; i < n; i++) sum += (double)(FP16(x[i]) * q[i]);
+    return (float)sum;
+}
+
+/* Phase 3 of wisp_simd_attn_head for 16 dims [d0, d0 + 16): the accumulator stays in
+ * four registers across all positions. */
+WISP_VINLINE void attn_acc16(int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *v, const float *ms,
+                             const float *vs, int64_t d0, float *out, float s_inv) {
+    v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t p = 0; p < n_kv; p++) {
+        if (ms[p] != 1.0f) { /* the max grew: rescale (round16(a * 1) = a, so 1 is skipped) */
+            const v128_t m = wasm_f32x4_splat(ms[p]);
+            a0 = wisp_v_round_f16(wasm_f32x4_mul(a0, m));
+            a1 = wisp_v_round_f16(wasm_f32x4_mul(a1, m));
+            a2 = wisp_v_round_f16(wasm_f32x4_mul(a2, m));
+            a3 = wisp_v_round_f16(wasm_f32x4_mul(a3, m));
+        }
+        const wisp_fp16 *row = v + p * hd + d0;
+        const v128_t s = wasm_f32x4_splat(vs[p]);
+        v128_t v0, v1, v2, v3;
+        h2f_x8_any(finite, wasm_v128_load(row), &v0, &v1);
+        h2f_x8_any(finite, wasm_v128_load(row + 8), &v2, &v3);
+        a0 = wisp_v_round_f16(wasm_f32x4_add(a0, wasm_f32x4_mul(v0, s)));
+        a1 = wisp_v_round_f16(wasm_f32x4_add(a1, wasm_f32x4_mul(v1, s)));
+        a2 = wisp_v_round_f16(wasm_f32x4_add(a2, wasm_f32x4_mul(v2, s)));
+        a3 = wisp_v_round_f16(wasm_f32x4_add(a3, wasm_f32x4_mul(v3, s)));
+    }
+    const v128_t si = wasm_f32x4_splat(s_inv);
+    wasm_v128_store(out + d0, wasm_f32x4_mul(a0, si));
+    wasm_v128_store(out + d0 + 4, wasm_f32x4_mul(a1, si));
+    wasm_v128_store(out + d0 + 8, wasm_f32x4_mul(a2, si));
+    wasm_v128_store(out + d0 + 12, wasm_f32x4_mul(a3, si));
+}
+
+WISP_VINLINE void attn_head(int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *k, const wisp_fp16 *v,
+                            const float *qf, float scale, float *sc, float *ms, float *out) {
+    /* 1: every score (independent of each other: no serial chain through the max) */
+    for (int64_t p = 0; p < n_kv; p++) sc[p] = dot_f16_f32_any(finite, hd, k + p * hd, qf) * scale;
+    /* 2: the online softmax's running max and sum, step by step as ggml takes them;
+     * per position the rescale factor of the accumulator (ms) and the weight of V (vs,
+     * stored over the score) */
+    float S = 0.0f, M = -INFINITY;
+    for (int64_t p = 0; p < n_kv; p++) {
+        const float x = sc[p];
+        float m = 1.0f, w = 1.0f;
+        if (x > M) {
+            m = expf(M - x);
+            M = x;
+        } else {
+            w = expf(x - M);
+        }
+        ms[p] = m;
+        sc[p] = w;
+        S = S * m + w;
+    }
+    const float s_inv = S == 0.0f ? 0.0f : 1.0f / S;
+    /* 3: the F16 accumulator, 16 dims at a time */
+    int64_t d0 = 0;
+    for (; d0 + 16 <= hd; d0 += 16) attn_acc16(finite, hd, n_kv, v, ms, sc, d0, out, s_inv);
+    for (; d0 < hd; d0++) {
+        float a = 0.0f;
+        for (int64_t p = 0; p < n_kv; p++) {
+            if (ms[p] != 1.0f) a = round_f16_1(a * ms[p]);
+            a = round_f16_1(a + FP16(v[p * hd + d0]) * sc[p]);
+        }
+        out[d0] = a * s_inv;
+    }
+}
+
+void wisp_simd_attn_head(int64_t hd, int64_t n_kv, const wisp_fp16 *k, const wisp_fp16 *v, const float *qf,
+                         float scale, int kv_finite, float *scratch, float *out) {
+    float *sc = scratch, *ms = scratch + n_kv;
+    if (kv_finite) attn_head(1, hd, n_kv, k, v, qf, scale, sc, ms, out);
+    else attn_head(0, hd, n_kv, k, v, qf, scale, sc, ms, out);
+}
+
+int wisp_simd_f16_all_finite(const wisp_fp16 *h, int64_t n) {
+    const v128_t e = wasm_i16x8_splat(0x7c00);
+    v128_t bad = wasm_i16x8_splat(0);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) bad = wasm_v128_or(bad, wasm_i16x8_eq(wasm_v128_and(wasm_v128_load(h + i), e), e));
+    int ok = !wasm_v128_any_true(bad);
+    for (; i < n; i++) ok &= (h[i] & 0x7c00) != 0x7c00;
+    return ok;
+}
+
 void wisp_simd_f32_to_f16(wisp_fp16 *dst, const float *src, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
