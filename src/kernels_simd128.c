@@ -632,6 +632,113 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
     for (int c = 0; c < nc; c++) out[c] = sum8_lanes(slo[c], shi[c], sumf[c]);
 }
 
+/* ---- one token on prepared activations (decode): the weights go straight from their
+ * packed bits to the pair order of the prepared rows (a byte shuffle, then masks), with
+ * no a[] / a16[] round trip through memory. Same integer lane sums and the same float
+ * steps as dot_k_affine / dot_q6_K, so the same result. */
+WISP_VINLINE v128_t pair_order(v128_t v) {
+    return wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+WISP_VINLINE float dotp1_k_affine(int is_q5, int64_t n, const void *vx, const void *vy) {
+    const int64_t nb = n / QK;
+    const size_t bx = is_q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    v128_t slo = wasm_f32x4_splat(0.0f), shi = slo;
+    float sumf = 0.0f;
+    const v128_t m4 = wasm_i8x16_splat(0x0F), one = wasm_i8x16_splat(1);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = (const uint8_t *)vx + (size_t)i * bx;
+        const uint8_t *qs = is_q5 ? xb + 16 + 32 : xb + 16;
+        const uint8_t *yb = (const uint8_t *)vy + (size_t)i * PK_SIZE, *yq = yb + PK_Q;
+        /* the eight 6-bit scales and mins, unpacked with word operations (bytes 0-7 of
+         * u: scales, 8-15: mins; scale_min_k4's bit layout) */
+        _Alignas(16) uint32_t u[4];
+        memcpy(u, xb + 4, 12);
+        u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+        const uint32_t m03 = u[1] & 0x3f3f3f3fu;
+        u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+        u[2] = m03;
+        u[0] &= 0x3f3f3f3fu;
+        const uint8_t *sc = (const uint8_t *)u;
+        /* mins as i16, each twice (it pairs with two bsums) */
+        const v128_t uv = wasm_v128_load(u), z = wasm_i8x16_splat(0);
+        const v128_t mn0 = wasm_i8x16_shuffle(uv, z, 8, 16, 8, 16, 9, 16, 9, 16, 10, 16, 10, 16, 11, 16, 11, 16);
+        const v128_t mn1 = wasm_i8x16_shuffle(uv, z, 12, 16, 12, 16, 13, 16, 13, 16, 14, 16, 14, 16, 15, 16, 15, 16);
+        const int sumi = wisp_v_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(yb + PK_BS), mn0),
+                                                        wasm_i32x4_dot_i16x8(wasm_v128_load(yb + PK_BS + 16), mn1)));
+        v128_t h[2] = {wasm_i8x16_splat(0), wasm_i8x16_splat(0)};
+        if (is_q5) {
+            h[0] = pair_order(wasm_v128_load(xb + 16));
+            h[1] = pair_order(wasm_v128_load(xb + 32));
+        }
+        v128_t l0 = wasm_i32x4_splat(0), l1 = l0;
+        for (int j = 0; j < 4; j++) {
+            /* 32 bytes: low nibbles = sub-block 2j, high nibbles = sub-block 2j + 1; bytes
+             * 16p.. are group p of each (groups of 16 elements, 32 bytes apart in yq) */
+            v128_t a0 = wasm_i32x4_splat(0), a1 = a0, b0 = a0, b1 = a0;
+            for (int p = 0; p < 2; p++) {
+                const v128_t q = pair_order(wasm_v128_load(qs + 32 * j + 16 * p));
+                v128_t lo = wasm_v128_and(q, m4), hi = wasm_u8x16_shr(q, 4);
+                if (is_q5) {
+                    lo = wasm_i8x16_add(lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j), one), 4));
+                    hi = wasm_i8x16_add(hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j + 1), one), 4));
+                }
+                const uint8_t *ylo = yq + 32 * (4 * j + p), *yhi = yq + 32 * (4 * j + 2 + p);
+                a0 = wasm_i32x4_add(a0, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(lo), wasm_v128_load(ylo)));
+                a1 = wasm_i32x4_add(a1, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(lo), wasm_v128_load(ylo + 16)));
+                b0 = wasm_i32x4_add(b0, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(hi), wasm_v128_load(yhi)));
+                b1 = wasm_i32x4_add(b1, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(hi), wasm_v128_load(yhi + 16)));
+            }
+            const v128_t sa = wasm_i32x4_splat(sc[2 * j]), sb = wasm_i32x4_splat(sc[2 * j + 1]);
+            l0 = wasm_i32x4_add(l0, wasm_i32x4_add(wasm_i32x4_mul(a0, sa), wasm_i32x4_mul(b0, sb)));
+            l1 = wasm_i32x4_add(l1, wasm_i32x4_add(wasm_i32x4_mul(a1, sa), wasm_i32x4_mul(b1, sb)));
+        }
+        const float yd = ldf(yb);
+        const v128_t d = wasm_f32x4_splat(FP16(ld16(xb)) * yd);
+        slo = wasm_f32x4_add(slo, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
+        shi = wasm_f32x4_add(shi, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l1)));
+        sumf -= FP16(ld16(xb + 2)) * yd * (float)sumi;
+    }
+    return sum8_lanes(slo, shi, sumf);
+}
+
+WISP_VINLINE float dotp1_q6_K(int64_t n, const void *vx, const void *vy) {
+    const block_q6_K *x = (const block_q6_K *)vx;
+    const int64_t nb = n / QK;
+    v128_t slo = wasm_f32x4_splat(0.0f), shi = slo;
+    const v128_t m4 = wasm_i8x16_splat(0x0F), m3 = wasm_i8x16_splat(3), e32 = wasm_i8x16_splat(32);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *yb = (const uint8_t *)vy + (size_t)i * PK_SIZE, *yq = yb + PK_Q;
+        v128_t l0 = wasm_i32x4_splat(0), l1 = l0;
+        for (int hf = 0; hf < 2; hf++)
+            for (int p = 0; p < 2; p++) {
+                const uint8_t *ql = x[i].ql + 64 * hf + 16 * p, *qh = x[i].qh + 32 * hf + 16 * p;
+                const v128_t q0 = pair_order(wasm_v128_load(ql)), q1 = pair_order(wasm_v128_load(ql + 32));
+                const v128_t hb = pair_order(wasm_v128_load(qh));
+                v128_t v[4];
+                v[0] = wasm_v128_or(wasm_v128_and(q0, m4), wasm_i8x16_shl(wasm_v128_and(hb, m3), 4));
+                v[1] = wasm_v128_or(wasm_v128_and(q1, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hb, 2), m3), 4));
+                v[2] = wasm_v128_or(wasm_u8x16_shr(q0, 4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hb, 4), m3), 4));
+                v[3] = wasm_v128_or(wasm_u8x16_shr(q1, 4), wasm_i8x16_shl(wasm_u8x16_shr(hb, 6), 4));
+                for (int s = 0; s < 4; s++) {
+                    /* elements 128hf + 32s + 16p.. : group 8hf + 2s + p, its own scale; the
+                     * scale goes on the weights (|q| <= 32, |scale| <= 128: fits i16) */
+                    const int g = 8 * hf + 2 * s + p;
+                    const v128_t w = wasm_i8x16_sub(v[s], e32), sg = wasm_i16x8_splat((int16_t)x[i].scales[g]);
+                    const uint8_t *y = yq + 32 * g;
+                    l0 = wasm_i32x4_add(l0, wasm_i32x4_dot_i16x8(wasm_i16x8_mul(wasm_i16x8_extend_low_i8x16(w), sg),
+                                                                 wasm_v128_load(y)));
+                    l1 = wasm_i32x4_add(l1, wasm_i32x4_dot_i16x8(wasm_i16x8_mul(wasm_i16x8_extend_high_i8x16(w), sg),
+                                                                 wasm_v128_load(y + 16)));
+                }
+            }
+        const v128_t d = wasm_f32x4_splat(FP16(x[i].d) * ldf(yb));
+        slo = wasm_f32x4_add(slo, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
+        shi = wasm_f32x4_add(shi, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l1)));
+    }
+    return sum8_lanes(slo, shi, 0.0f);
+}
+
 float wisp_simd_vec_dot_q2_K(int64_t n, const void *x, const void *y) { float r; dot_q2_K(1, n, x, y, 0, &r); return r; }
 float wisp_simd_vec_dot_q3_K(int64_t n, const void *x, const void *y) { float r; dot_q3_K(1, 0, n, x, y, 0, &r); return r; }
 float wisp_simd_vec_dot_q4_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 0, 0, n, x, y, 0, &r); return r; }
@@ -644,9 +751,9 @@ void wisp_simd_vec_dot4_q5_K(int64_t n, const void *x, const void *y, size_t by,
 void wisp_simd_vec_dot4_q6_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q6_K(4, 0, n, x, y, by, out); }
 /* the same on prepared activations (wisp_simd_pK_prep) */
 float wisp_simd_vec_dotp_q3_K(int64_t n, const void *x, const void *y) { float r; dot_q3_K(1, 1, n, x, y, 0, &r); return r; }
-float wisp_simd_vec_dotp_q4_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 1, 0, n, x, y, 0, &r); return r; }
-float wisp_simd_vec_dotp_q5_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 1, 1, n, x, y, 0, &r); return r; }
-float wisp_simd_vec_dotp_q6_K(int64_t n, const void *x, const void *y) { float r; dot_q6_K(1, 1, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dotp_q4_K(int64_t n, const void *x, const void *y) { return dotp1_k_affine(0, n, x, y); }
+float wisp_simd_vec_dotp_q5_K(int64_t n, const void *x, const void *y) { return dotp1_k_affine(1, n, x, y); }
+float wisp_simd_vec_dotp_q6_K(int64_t n, const void *x, const void *y) { return dotp1_q6_K(n, x, y); }
 void wisp_simd_vec_dot4p_q3_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q3_K(4, 1, n, x, y, by, out); }
 void wisp_simd_vec_dot4p_q4_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 1, 0, n, x, y, by, out); }
 void wisp_simd_vec_dot4p_q5_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 1, 1, n, x, y, by, out); }
