@@ -40,7 +40,7 @@ void wisp_context_free(wisp_context *c) {
             free(c->attn[i].q16);
             free(c->attn[i].acc16);
             free(c->attn[i].qf);
-            free(c->attn[i].acc32);
+            free(c->attn[i].sc);
         }
     }
     free(c->attn);
@@ -124,6 +124,7 @@ wisp_status wisp_context_init(const wisp_model *m, const wisp_context_params *pa
     if (p.n_threads > 64) p.n_threads = 64;
 
     wisp_context *c = (wisp_context *)calloc(1, sizeof *c);
+    if (c) atomic_init(&c->kv_nonfinite, 0);
     if (!c) return wisp_set_err(err, err_len, WISP_ERR_OOM, "out of memory");
     c->model = m;
     c->params = p;
@@ -164,8 +165,8 @@ wisp_status wisp_context_init(const wisp_model *m, const wisp_context_params *pa
         c->attn[i].q16 = (wisp_fp16 *)alloc_array(hp->head_dim, 1, sizeof(wisp_fp16), &total);
         c->attn[i].acc16 = (wisp_fp16 *)alloc_array(hp->head_dim, 1, sizeof(wisp_fp16), &total);
         c->attn[i].qf = (float *)alloc_array(hp->head_dim, 1, sizeof(float), &total);
-        c->attn[i].acc32 = (float *)alloc_array(hp->head_dim, 1, sizeof(float), &total);
-        ok = c->attn[i].q16 && c->attn[i].acc16 && c->attn[i].qf && c->attn[i].acc32;
+        c->attn[i].sc = (float *)alloc_array(c->n_ctx, 2, sizeof(float), &total);
+        ok = c->attn[i].q16 && c->attn[i].acc16 && c->attn[i].qf && c->attn[i].sc;
     }
     if (!ok) {
         wisp_context_free(c);

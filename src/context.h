@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdatomic.h>
+
 #include "model.h"
 #include "quant.h"
 #include "threadpool.h"
@@ -19,7 +21,8 @@
 typedef struct wisp_attn_scratch {
     wisp_fp16 *q16;     /* (head_dim) query rounded to F16, as ggml does for F16 K */
     wisp_fp16 *acc16;   /* (head_dim) running weighted sum of V rows, F16 as in ggml */
-    float *qf, *acc32;  /* SIMD path: the same F16 query and sum, held as floats (values are halves) */
+    float *qf;          /* SIMD path: the same F16 query held as floats (values are halves) */
+    float *sc;          /* SIMD path: (2 * n_ctx) scores and softmax factors of one head */
 } wisp_attn_scratch;
 
 struct wisp_context {
@@ -35,6 +38,9 @@ struct wisp_context {
      *   k_cache, v_cache: (n_layer, n_head_kv, n_ctx, head_dim): a head's rows are positions */
     wisp_fp16 *k_cache;
     wisp_fp16 *v_cache;
+    /* Set (for good) once an Inf or NaN half was stored in the cache: until then the
+     * attention kernel converts halves without the Inf/NaN case (SIMD path). */
+    atomic_int kv_nonfinite;
 
     /* Activations for one chunk of up to n_batch tokens. */
     float *x;      /* (n_batch, n_embd) residual stream */

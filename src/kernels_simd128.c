@@ -632,6 +632,113 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
     for (int c = 0; c < nc; c++) out[c] = sum8_lanes(slo[c], shi[c], sumf[c]);
 }
 
+/* ---- one token on prepared activations (decode): the weights go straight from their
+ * packed bits to the pair order of the prepared rows (a byte shuffle, then masks), with
+ * no a[] / a16[] round trip through memory. Same integer lane sums and the same float
+ * steps as dot_k_affine / dot_q6_K, so the same result. */
+WISP_VINLINE v128_t pair_order(v128_t v) {
+    return wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+WISP_VINLINE float dotp1_k_affine(int is_q5, int64_t n, const void *vx, const void *vy) {
+    const int64_t nb = n / QK;
+    const size_t bx = is_q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    v128_t slo = wasm_f32x4_splat(0.0f), shi = slo;
+    float sumf = 0.0f;
+    const v128_t m4 = wasm_i8x16_splat(0x0F), one = wasm_i8x16_splat(1);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = (const uint8_t *)vx + (size_t)i * bx;
+        const uint8_t *qs = is_q5 ? xb + 16 + 32 : xb + 16;
+        const uint8_t *yb = (const uint8_t *)vy + (size_t)i * PK_SIZE, *yq = yb + PK_Q;
+        /* the eight 6-bit scales and mins, unpacked with word operations (bytes 0-7 of
+         * u: scales, 8-15: mins; scale_min_k4's bit layout) */
+        _Alignas(16) uint32_t u[4];
+        memcpy(u, xb + 4, 12);
+        u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+        const uint32_t m03 = u[1] & 0x3f3f3f3fu;
+        u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+        u[2] = m03;
+        u[0] &= 0x3f3f3f3fu;
+        const uint8_t *sc = (const uint8_t *)u;
+        /* mins as i16, each twice (it pairs with two bsums) */
+        const v128_t uv = wasm_v128_load(u), z = wasm_i8x16_splat(0);
+        const v128_t mn0 = wasm_i8x16_shuffle(uv, z, 8, 16, 8, 16, 9, 16, 9, 16, 10, 16, 10, 16, 11, 16, 11, 16);
+        const v128_t mn1 = wasm_i8x16_shuffle(uv, z, 12, 16, 12, 16, 13, 16, 13, 16, 14, 16, 14, 16, 15, 16, 15, 16);
+        const int sumi = wisp_v_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(yb + PK_BS), mn0),
+                                                        wasm_i32x4_dot_i16x8(wasm_v128_load(yb + PK_BS + 16), mn1)));
+        v128_t h[2] = {wasm_i8x16_splat(0), wasm_i8x16_splat(0)};
+        if (is_q5) {
+            h[0] = pair_order(wasm_v128_load(xb + 16));
+            h[1] = pair_order(wasm_v128_load(xb + 32));
+        }
+        v128_t l0 = wasm_i32x4_splat(0), l1 = l0;
+        for (int j = 0; j < 4; j++) {
+            /* 32 bytes: low nibbles = sub-block 2j, high nibbles = sub-block 2j + 1; bytes
+             * 16p.. are group p of each (groups of 16 elements, 32 bytes apart in yq) */
+            v128_t a0 = wasm_i32x4_splat(0), a1 = a0, b0 = a0, b1 = a0;
+            for (int p = 0; p < 2; p++) {
+                const v128_t q = pair_order(wasm_v128_load(qs + 32 * j + 16 * p));
+                v128_t lo = wasm_v128_and(q, m4), hi = wasm_u8x16_shr(q, 4);
+                if (is_q5) {
+                    lo = wasm_i8x16_add(lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j), one), 4));
+                    hi = wasm_i8x16_add(hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j + 1), one), 4));
+                }
+                const uint8_t *ylo = yq + 32 * (4 * j + p), *yhi = yq + 32 * (4 * j + 2 + p);
+                a0 = wasm_i32x4_add(a0, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(lo), wasm_v128_load(ylo)));
+                a1 = wasm_i32x4_add(a1, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(lo), wasm_v128_load(ylo + 16)));
+                b0 = wasm_i32x4_add(b0, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(hi), wasm_v128_load(yhi)));
+                b1 = wasm_i32x4_add(b1, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(hi), wasm_v128_load(yhi + 16)));
+            }
+            const v128_t sa = wasm_i32x4_splat(sc[2 * j]), sb = wasm_i32x4_splat(sc[2 * j + 1]);
+            l0 = wasm_i32x4_add(l0, wasm_i32x4_add(wasm_i32x4_mul(a0, sa), wasm_i32x4_mul(b0, sb)));
+            l1 = wasm_i32x4_add(l1, wasm_i32x4_add(wasm_i32x4_mul(a1, sa), wasm_i32x4_mul(b1, sb)));
+        }
+        const float yd = ldf(yb);
+        const v128_t d = wasm_f32x4_splat(FP16(ld16(xb)) * yd);
+        slo = wasm_f32x4_add(slo, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
+        shi = wasm_f32x4_add(shi, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l1)));
+        sumf -= FP16(ld16(xb + 2)) * yd * (float)sumi;
+    }
+    return sum8_lanes(slo, shi, sumf);
+}
+
+WISP_VINLINE float dotp1_q6_K(int64_t n, const void *vx, const void *vy) {
+    const block_q6_K *x = (const block_q6_K *)vx;
+    const int64_t nb = n / QK;
+    v128_t slo = wasm_f32x4_splat(0.0f), shi = slo;
+    const v128_t m4 = wasm_i8x16_splat(0x0F), m3 = wasm_i8x16_splat(3), e32 = wasm_i8x16_splat(32);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *yb = (const uint8_t *)vy + (size_t)i * PK_SIZE, *yq = yb + PK_Q;
+        v128_t l0 = wasm_i32x4_splat(0), l1 = l0;
+        for (int hf = 0; hf < 2; hf++)
+            for (int p = 0; p < 2; p++) {
+                const uint8_t *ql = x[i].ql + 64 * hf + 16 * p, *qh = x[i].qh + 32 * hf + 16 * p;
+                const v128_t q0 = pair_order(wasm_v128_load(ql)), q1 = pair_order(wasm_v128_load(ql + 32));
+                const v128_t hb = pair_order(wasm_v128_load(qh));
+                v128_t v[4];
+                v[0] = wasm_v128_or(wasm_v128_and(q0, m4), wasm_i8x16_shl(wasm_v128_and(hb, m3), 4));
+                v[1] = wasm_v128_or(wasm_v128_and(q1, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hb, 2), m3), 4));
+                v[2] = wasm_v128_or(wasm_u8x16_shr(q0, 4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hb, 4), m3), 4));
+                v[3] = wasm_v128_or(wasm_u8x16_shr(q1, 4), wasm_i8x16_shl(wasm_u8x16_shr(hb, 6), 4));
+                for (int s = 0; s < 4; s++) {
+                    /* elements 128hf + 32s + 16p.. : group 8hf + 2s + p, its own scale; the
+                     * scale goes on the weights (|q| <= 32, |scale| <= 128: fits i16) */
+                    const int g = 8 * hf + 2 * s + p;
+                    const v128_t w = wasm_i8x16_sub(v[s], e32), sg = wasm_i16x8_splat((int16_t)x[i].scales[g]);
+                    const uint8_t *y = yq + 32 * g;
+                    l0 = wasm_i32x4_add(l0, wasm_i32x4_dot_i16x8(wasm_i16x8_mul(wasm_i16x8_extend_low_i8x16(w), sg),
+                                                                 wasm_v128_load(y)));
+                    l1 = wasm_i32x4_add(l1, wasm_i32x4_dot_i16x8(wasm_i16x8_mul(wasm_i16x8_extend_high_i8x16(w), sg),
+                                                                 wasm_v128_load(y + 16)));
+                }
+            }
+        const v128_t d = wasm_f32x4_splat(FP16(x[i].d) * ldf(yb));
+        slo = wasm_f32x4_add(slo, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
+        shi = wasm_f32x4_add(shi, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l1)));
+    }
+    return sum8_lanes(slo, shi, 0.0f);
+}
+
 float wisp_simd_vec_dot_q2_K(int64_t n, const void *x, const void *y) { float r; dot_q2_K(1, n, x, y, 0, &r); return r; }
 float wisp_simd_vec_dot_q3_K(int64_t n, const void *x, const void *y) { float r; dot_q3_K(1, 0, n, x, y, 0, &r); return r; }
 float wisp_simd_vec_dot_q4_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 0, 0, n, x, y, 0, &r); return r; }
@@ -644,9 +751,9 @@ void wisp_simd_vec_dot4_q5_K(int64_t n, const void *x, const void *y, size_t by,
 void wisp_simd_vec_dot4_q6_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q6_K(4, 0, n, x, y, by, out); }
 /* the same on prepared activations (wisp_simd_pK_prep) */
 float wisp_simd_vec_dotp_q3_K(int64_t n, const void *x, const void *y) { float r; dot_q3_K(1, 1, n, x, y, 0, &r); return r; }
-float wisp_simd_vec_dotp_q4_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 1, 0, n, x, y, 0, &r); return r; }
-float wisp_simd_vec_dotp_q5_K(int64_t n, const void *x, const void *y) { float r; dot_k_affine(1, 1, 1, n, x, y, 0, &r); return r; }
-float wisp_simd_vec_dotp_q6_K(int64_t n, const void *x, const void *y) { float r; dot_q6_K(1, 1, n, x, y, 0, &r); return r; }
+float wisp_simd_vec_dotp_q4_K(int64_t n, const void *x, const void *y) { return dotp1_k_affine(0, n, x, y); }
+float wisp_simd_vec_dotp_q5_K(int64_t n, const void *x, const void *y) { return dotp1_k_affine(1, n, x, y); }
+float wisp_simd_vec_dotp_q6_K(int64_t n, const void *x, const void *y) { return dotp1_q6_K(n, x, y); }
 void wisp_simd_vec_dot4p_q3_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_q3_K(4, 1, n, x, y, by, out); }
 void wisp_simd_vec_dot4p_q4_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 1, 0, n, x, y, by, out); }
 void wisp_simd_vec_dot4p_q5_K(int64_t n, const void *x, const void *y, size_t by, float out[4]) { dot_k_affine(4, 1, 1, n, x, y, by, out); }
@@ -805,6 +912,122 @@ void wisp_simd_r16_axpy(float *acc, const wisp_fp16 *v, float s, int64_t n) {
                         wisp_v_round_f16(wasm_f32x4_add(wasm_v128_load(acc + i + 4), wasm_f32x4_mul(v1, vs))));
     }
     for (; i < n; i++) acc[i] = round_f16_1(acc[i] + FP16(v[i]) * s);
+}
+
+/* Eight finite halves -> two vectors of floats, without the Inf/NaN select of
+ * wisp_v_h2f_x8 (same values for every finite half): the sign-extended half shifted by
+ * 13 puts sign, exponent and mantissa in place once bits 28-30 (copies of the sign)
+ * are cleared; the multiply by 2^112 then rebiases, as in wisp_v_h2f_i32. */
+WISP_VINLINE void h2f_finite_x8(v128_t h8, v128_t *lo, v128_t *hi) {
+    const v128_t m = wasm_i32x4_splat((int32_t)0x8fffe000u), k = wasm_f32x4_splat(0x1p112f);
+    *lo = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shl(wasm_i32x4_extend_low_i16x8(h8), 13), m), k);
+    *hi = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shl(wasm_i32x4_extend_high_i16x8(h8), 13), m), k);
+}
+
+WISP_VINLINE void h2f_x8_any(int finite, v128_t h8, v128_t *lo, v128_t *hi) {
+    if (finite) h2f_finite_x8(h8, lo, hi);
+    else wisp_v_h2f_x8(h8, lo, hi);
+}
+
+/* wisp_simd_dot_f16_f32 with the same products summed in the same order. */
+WISP_VINLINE float dot_f16_f32_any(int finite, int64_t n, const wisp_fp16 *x, const float *q) {
+    v128_t s0 = wasm_f64x2_splat(0.0), s1 = wasm_f64x2_splat(0.0);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t x0, x1;
+        h2f_x8_any(finite, wasm_v128_load(x + i), &x0, &x1);
+        const v128_t p0 = wasm_f32x4_mul(x0, wasm_v128_load(q + i)), p1 = wasm_f32x4_mul(x1, wasm_v128_load(q + i + 4));
+        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p0));
+        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p0, p0, 2, 3, 2, 3)));
+        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p1));
+        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p1, p1, 2, 3, 2, 3)));
+    }
+    const v128_t s = wasm_f64x2_add(s0, s1);
+    double sum = wasm_f64x2_extract_lane(s, 0) + wasm_f64x2_extract_lane(s, 1);
+    for (; i < n; i++) sum += (double)(FP16(x[i]) * q[i]);
+    return (float)sum;
+}
+
+/* Phase 3 of wisp_simd_attn_head for 16 dims [d0, d0 + 16): the accumulator stays in
+ * four registers across all positions. */
+WISP_VINLINE void attn_acc16(int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *v, const float *ms,
+                             const float *vs, int64_t d0, float *out, float s_inv) {
+    v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t p = 0; p < n_kv; p++) {
+        if (ms[p] != 1.0f) { /* the max grew: rescale (round16(a * 1) = a, so 1 is skipped) */
+            const v128_t m = wasm_f32x4_splat(ms[p]);
+            a0 = wisp_v_round_f16(wasm_f32x4_mul(a0, m));
+            a1 = wisp_v_round_f16(wasm_f32x4_mul(a1, m));
+            a2 = wisp_v_round_f16(wasm_f32x4_mul(a2, m));
+            a3 = wisp_v_round_f16(wasm_f32x4_mul(a3, m));
+        }
+        const wisp_fp16 *row = v + p * hd + d0;
+        const v128_t s = wasm_f32x4_splat(vs[p]);
+        v128_t v0, v1, v2, v3;
+        h2f_x8_any(finite, wasm_v128_load(row), &v0, &v1);
+        h2f_x8_any(finite, wasm_v128_load(row + 8), &v2, &v3);
+        a0 = wisp_v_round_f16(wasm_f32x4_add(a0, wasm_f32x4_mul(v0, s)));
+        a1 = wisp_v_round_f16(wasm_f32x4_add(a1, wasm_f32x4_mul(v1, s)));
+        a2 = wisp_v_round_f16(wasm_f32x4_add(a2, wasm_f32x4_mul(v2, s)));
+        a3 = wisp_v_round_f16(wasm_f32x4_add(a3, wasm_f32x4_mul(v3, s)));
+    }
+    const v128_t si = wasm_f32x4_splat(s_inv);
+    wasm_v128_store(out + d0, wasm_f32x4_mul(a0, si));
+    wasm_v128_store(out + d0 + 4, wasm_f32x4_mul(a1, si));
+    wasm_v128_store(out + d0 + 8, wasm_f32x4_mul(a2, si));
+    wasm_v128_store(out + d0 + 12, wasm_f32x4_mul(a3, si));
+}
+
+WISP_VINLINE void attn_head(int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *k, const wisp_fp16 *v,
+                            const float *qf, float scale, float *sc, float *ms, float *out) {
+    /* 1: every score (independent of each other: no serial chain through the max) */
+    for (int64_t p = 0; p < n_kv; p++) sc[p] = dot_f16_f32_any(finite, hd, k + p * hd, qf) * scale;
+    /* 2: the online softmax's running max and sum, step by step as ggml takes them;
+     * per position the rescale factor of the accumulator (ms) and the weight of V (vs,
+     * stored over the score) */
+    float S = 0.0f, M = -INFINITY;
+    for (int64_t p = 0; p < n_kv; p++) {
+        const float x = sc[p];
+        float m = 1.0f, w = 1.0f;
+        if (x > M) {
+            m = expf(M - x);
+            M = x;
+        } else {
+            w = expf(x - M);
+        }
+        ms[p] = m;
+        sc[p] = w;
+        S = S * m + w;
+    }
+    const float s_inv = S == 0.0f ? 0.0f : 1.0f / S;
+    /* 3: the F16 accumulator, 16 dims at a time */
+    int64_t d0 = 0;
+    for (; d0 + 16 <= hd; d0 += 16) attn_acc16(finite, hd, n_kv, v, ms, sc, d0, out, s_inv);
+    for (; d0 < hd; d0++) {
+        float a = 0.0f;
+        for (int64_t p = 0; p < n_kv; p++) {
+            if (ms[p] != 1.0f) a = round_f16_1(a * ms[p]);
+            a = round_f16_1(a + FP16(v[p * hd + d0]) * sc[p]);
+        }
+        out[d0] = a * s_inv;
+    }
+}
+
+void wisp_simd_attn_head(int64_t hd, int64_t n_kv, const wisp_fp16 *k, const wisp_fp16 *v, const float *qf,
+                         float scale, int kv_finite, float *scratch, float *out) {
+    float *sc = scratch, *ms = scratch + n_kv;
+    if (kv_finite) attn_head(1, hd, n_kv, k, v, qf, scale, sc, ms, out);
+    else attn_head(0, hd, n_kv, k, v, qf, scale, sc, ms, out);
+}
+
+int wisp_simd_f16_all_finite(const wisp_fp16 *h, int64_t n) {
+    const v128_t e = wasm_i16x8_splat(0x7c00);
+    v128_t bad = wasm_i16x8_splat(0);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) bad = wasm_v128_or(bad, wasm_i16x8_eq(wasm_v128_and(wasm_v128_load(h + i), e), e));
+    int ok = !wasm_v128_any_true(bad);
+    for (; i < n; i++) ok &= (h[i] & 0x7c00) != 0x7c00;
+    return ok;
 }
 
 void wisp_simd_f32_to_f16(wisp_fp16 *dst, const float *src, int64_t n) {

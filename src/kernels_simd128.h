@@ -87,6 +87,16 @@ float wisp_simd_dot_f16_f32(int64_t n, const wisp_fp16 *x, const float *y);
 void wisp_simd_round_f16_row(float *dst, const float *src, int64_t n);
 void wisp_simd_r16_scale(float *acc, float s, int64_t n);
 void wisp_simd_r16_axpy(float *acc, const wisp_fp16 *v, float s, int64_t n);
+/* One (token, head) of ggml's CPU flash attention with an F16 KV cache, bit-exact with
+ * the step-by-step form (forward.c's scalar path): n_kv key and value rows of hd halves
+ * (row stride hd), the query qf rounded to halves and held as floats; out = the
+ * normalised weighted sum of V (hd floats). Scores first, then the online max/sum, then
+ * the F16 accumulator 16 dims at a time in registers. kv_finite: no Inf/NaN half in
+ * the rows (a cheaper conversion; wisp_simd_f16_all_finite tells). scratch: 2 * n_kv
+ * floats. */
+void wisp_simd_attn_head(int64_t hd, int64_t n_kv, const wisp_fp16 *k, const wisp_fp16 *v, const float *qf,
+                         float scale, int kv_finite, float *scratch, float *out);
+int wisp_simd_f16_all_finite(const wisp_fp16 *h, int64_t n);
 void wisp_simd_f32_to_f16(wisp_fp16 *dst, const float *src, int64_t n);
 void wisp_simd_f16_to_f32_scale(float *dst, const wisp_fp16 *src, float s, int64_t n);
 

@@ -426,7 +426,7 @@ static void q8_1_to_float(const void *src, float *y, int64_t n) {
     [id] = {id, nm, blk, bytes, tof, fromf_simd, wisp_simd_vec_dot_##sfx, vdt, fromf, dot,           \
             wisp_simd_vec_dot4_##sfx, wisp_simd_p32_size, prep, wisp_simd_vec_dotp_##sfx,          \
             wisp_simd_vec_dot4p_##sfx, 1, 128}
-/* Q4_K/Q5_K: reordering a block's weights costs about what one token saves (min 4) */
+/* k-quants: prepared rows from one token on (vec_dot_p has its own one-token kernels) */
 #define TK(id, nm, bytes, tof, fromf, dot, sfx, min_t)                                                 \
     [id] = {id, nm, WISP_QK_K, bytes, tof, fromf, wisp_simd_vec_dot_##sfx, WISP_TYPE_Q8_K, fromf, dot,  \
             wisp_simd_vec_dot4_##sfx, wisp_simd_pK_size, wisp_simd_pK_prep, wisp_simd_vec_dotp_##sfx,    \
@@ -463,9 +463,9 @@ static const wisp_quant_traits k_traits[WISP_TYPE_COUNT] = {
     TK(WISP_TYPE_Q3_K, "Q3_K", sizeof(block_q3_K), wisp_dequantize_row_q3_K, wisp_quantize_row_q3_K,
        wisp_vec_dot_q3_K_q8_K, q3_K, 1),
     TK(WISP_TYPE_Q4_K, "Q4_K", sizeof(block_q4_K), wisp_dequantize_row_q4_K, wisp_quantize_row_q4_K,
-       wisp_vec_dot_q4_K_q8_K, q4_K, 4),
+       wisp_vec_dot_q4_K_q8_K, q4_K, 1),
     TK(WISP_TYPE_Q5_K, "Q5_K", sizeof(block_q5_K), wisp_dequantize_row_q5_K, wisp_quantize_row_q5_K,
-       wisp_vec_dot_q5_K_q8_K, q5_K, 4),
+       wisp_vec_dot_q5_K_q8_K, q5_K, 1),
     TK(WISP_TYPE_Q6_K, "Q6_K", sizeof(block_q6_K), wisp_dequantize_row_q6_K, wisp_quantize_row_q6_K,
        wisp_vec_dot_q6_K_q8_K, q6_K, 1),
     T(WISP_TYPE_Q8_K, "Q8_K", WISP_QK_K, sizeof(block_q8_K), wisp_dequantize_row_q8_K, wisp_quantize_row_q8_K,

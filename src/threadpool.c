@@ -36,24 +36,42 @@ void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg, int n_chunks) {
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
 
 #define WISP_MAX_THREADS 64
 #define CLOSED 0xffffffffu /* claim index of a finished job: above any n_chunks */
 
 /* How long a thread busy-waits before falling back to sleeping on a condition
  * variable. A decode step issues ~5 jobs per layer, each a few tens of microseconds
- * long: waking a sleeping thread costs ~5-50 us (futex + scheduler), more than many of
- * those jobs, while a spinning thread sees the next job in well under a microsecond.
- * Between tokens (or when the machine is oversubscribed) threads go back to sleep
- * after the spin budget, so an idle pool costs no CPU; the caller does not wait for a
- * sleeping worker to wake (it just runs more chunks itself). */
-#ifndef WISP_POOL_SPIN
-#if defined(__x86_64__) || defined(__i386__)
-#define WISP_POOL_SPIN 512   /* pause is 10-140 cycles: ~2-25 us */
+ * long: waking a sleeping thread costs ~5-50 us (futex + scheduler), so a worker that
+ * sleeps between two jobs misses the start of the next one, while a spinning thread
+ * sees it in well under a microsecond. The budget covers the gaps inside a forward
+ * pass (the caller finishing its last chunk, an inline norm) and between tokens of a
+ * generation loop (sampling); after it threads sleep, so an idle pool costs no CPU.
+ * It is measured in time, not iterations: a pause instruction takes 3 to 45 ns
+ * depending on the CPU, and wasm has none. */
+#ifndef WISP_POOL_SPIN_US
+#define WISP_POOL_SPIN_US 200
+#endif
+static inline uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+/* True while a spin loop that has run i iterations may go on: the clock is read every
+ * SPIN_CHECK + 1 iterations only, ~1-2 us (the first read starts the budget). */
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
+#define SPIN_CHECK 63     /* an iteration is a pause / yield */
 #else
-#define WISP_POOL_SPIN 8192  /* wasm has no pause: an iteration is one atomic load */
+#define SPIN_CHECK 1023   /* wasm: an iteration is one atomic load */
 #endif
-#endif
+static inline bool spin_more(int i, uint64_t *deadline) {
+    if ((i & SPIN_CHECK) != SPIN_CHECK) return true;
+    const uint64_t t = now_us();
+    if (*deadline == 0) *deadline = t + WISP_POOL_SPIN_US;
+    return t < *deadline;
+}
 /* No sched_yield in the loop: measured on an oversubscribed host it hands the core to
  * another process for a whole time slice (ms), far worse than sleeping. */
 static inline void cpu_relax(void) {
@@ -63,6 +81,17 @@ static inline void cpu_relax(void) {
     __asm__ __volatile__("yield");
 #endif
 }
+
+#ifdef WISP_POOL_STATS
+/* Profiling build only (-DWISP_POOL_STATS): where the caller's time goes, printed
+ * when the pool is freed. */
+#include <stdio.h>
+static double stats_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+#endif
 
 typedef struct worker {
     struct wisp_pool *pool;
@@ -88,6 +117,10 @@ struct wisp_pool {
     /* The claim word and the completion count, each on its own cache line. */
     _Alignas(64) _Atomic uint64_t work;  /* generation << 32 | next unclaimed chunk */
     _Alignas(64) _Atomic int done;       /* chunks of the current generation finished */
+#ifdef WISP_POOL_STATS
+    double st_first, st_in_jobs, st_wait, st_last;
+    unsigned long st_chunks[WISP_MAX_THREADS], st_wsleeps[WISP_MAX_THREADS], st_sleeps;
+#endif
     _Alignas(64) pthread_mutex_t mu;
     pthread_cond_t start_cv;
     pthread_cond_t done_cv;
@@ -95,7 +128,7 @@ struct wisp_pool {
 };
 
 /* Claims and runs chunks of the job whose claim word was read as v, until none is
- * left or a newer job was published.
+ * left or a newer job was published; then adds the number it ran to `done`.
  *
  * Why a successful claim (g, i) runs job g's fn/arg and i < g's n_chunks: every access
  * to the job fields and to `work` is seq_cst. Before it rewrites the fields for the
@@ -106,20 +139,27 @@ struct wisp_pool {
  * publication (or a later claim), which comes after g's fields were written. */
 static void run_chunks(wisp_pool *p, uint64_t v, int ith) {
     const uint32_t gen = (uint32_t)(v >> 32);
+    int mine = 0, n_job = 0; /* chunks this thread ran, reported once: one contended add */
     for (;;) {
         const wisp_pool_fn fn = atomic_load(&p->fn);
         void *const arg = atomic_load(&p->arg);
         const int n = atomic_load(&p->n_chunks);
-        if ((uint32_t)(v >> 32) != gen || (int64_t)(uint32_t)v >= (int64_t)n) return;
+        if ((uint32_t)(v >> 32) != gen || (int64_t)(uint32_t)v >= (int64_t)n) break;
         if (!atomic_compare_exchange_weak(&p->work, &v, v + 1)) continue; /* v: the current word */
         fn(arg, (int)(uint32_t)v, ith);
-        /* seq_cst with the load of main_waiting: see wisp_pool_run's sleep */
-        if (atomic_fetch_add(&p->done, 1) + 1 == n && ith != 0 && atomic_load(&p->main_waiting)) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done_cv);
-            pthread_mutex_unlock(&p->mu);
-        }
+        mine++;
+        n_job = n;
         v = atomic_load(&p->work);
+    }
+    if (mine == 0) return;
+#ifdef WISP_POOL_STATS
+    p->st_chunks[ith] += (unsigned long)mine; /* one writer per ith */
+#endif
+    /* seq_cst with the load of main_waiting: see wisp_pool_run's sleep */
+    if (atomic_fetch_add(&p->done, mine) + mine == n_job && ith != 0 && atomic_load(&p->main_waiting)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_signal(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
     }
 }
 
@@ -129,13 +169,17 @@ static void *worker_main(void *w_) {
     uint32_t seen = 0;
     for (;;) {
         uint64_t v = atomic_load(&p->work);
-        for (int i = 0; (uint32_t)(v >> 32) == seen && i < WISP_POOL_SPIN &&
+        uint64_t deadline = 0;
+        for (int i = 0; (uint32_t)(v >> 32) == seen && spin_more(i, &deadline) &&
                         !atomic_load_explicit(&p->quit, memory_order_relaxed);
              i++) {
             cpu_relax();
             v = atomic_load(&p->work);
         }
         if ((uint32_t)(v >> 32) == seen) {
+#ifdef WISP_POOL_STATS
+            p->st_wsleeps[w->ith]++;
+#endif
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
             while ((uint32_t)((v = atomic_load(&p->work)) >> 32) == seen && !atomic_load(&p->quit))
@@ -177,6 +221,17 @@ wisp_pool *wisp_pool_create(int n_threads) {
 
 void wisp_pool_free(wisp_pool *p) {
     if (!p) return;
+#ifdef WISP_POOL_STATS
+    if (p->n > 1 && p->jobs) {
+        fprintf(stderr, "pool: %lu jobs; %.3f s from first to last job, %.3f s in jobs (caller waited %.3f s for "
+                "chunks in flight, slept %lu times); chunks per thread:", p->jobs, p->st_last - p->st_first,
+                p->st_in_jobs, p->st_wait, p->st_sleeps);
+        for (int i = 0; i < p->n; i++) fprintf(stderr, " %lu", p->st_chunks[i]);
+        fprintf(stderr, "; worker sleeps:");
+        for (int i = 1; i < p->n; i++) fprintf(stderr, " %lu", p->st_wsleeps[i]);
+        fprintf(stderr, "\n");
+    }
+#endif
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->start_cv);
@@ -197,6 +252,10 @@ void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg, int n_chunks) {
         for (int i = 0; i < n_chunks; i++) fn(arg, i, 0);
         return;
     }
+#ifdef WISP_POOL_STATS
+    const double st0 = stats_now();
+    if (p->st_first == 0) p->st_first = st0;
+#endif
     /* Every chunk of the previous job is claimed and done (we waited for it), but a
      * worker may still be about to claim (gen, n_chunks) having read the new fields
      * below: close the word first (see run_chunks). */
@@ -215,14 +274,26 @@ void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg, int n_chunks) {
 
     run_chunks(p, v, 0);
 
-    for (int i = 0; atomic_load(&p->done) < n_chunks && i < WISP_POOL_SPIN; i++) cpu_relax();
+#ifdef WISP_POOL_STATS
+    const double st1 = stats_now();
+#endif
+    uint64_t deadline = 0;
+    for (int i = 0; atomic_load(&p->done) < n_chunks && spin_more(i, &deadline); i++) cpu_relax();
     if (atomic_load(&p->done) < n_chunks) {
+#ifdef WISP_POOL_STATS
+        p->st_sleeps++;
+#endif
         pthread_mutex_lock(&p->mu);
         atomic_store(&p->main_waiting, 1);
         while (atomic_load(&p->done) < n_chunks) pthread_cond_wait(&p->done_cv, &p->mu);
         atomic_store(&p->main_waiting, 0);
         pthread_mutex_unlock(&p->mu);
     }
+#ifdef WISP_POOL_STATS
+    p->st_last = stats_now();
+    p->st_in_jobs += p->st_last - st0;
+    p->st_wait += p->st_last - st1;
+#endif
 }
 
 #endif

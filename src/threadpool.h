@@ -26,14 +26,8 @@ int wisp_pool_size(const wisp_pool *p);
  * once; a barrier: returns when all are done. Jobs are not reentrant (fn must not
  * call wisp_pool_run). */
 void wisp_pool_run(wisp_pool *p, wisp_pool_fn fn, void *arg, int n_chunks);
-/* Number of pool jobs run so far that used more than one thread (for profiling). */
+/* Jobs of more than one chunk run so far (each a barrier when the pool has several
+ * threads), for profiling. */
 unsigned long wisp_pool_jobs(const wisp_pool *p);
-
-/* The [begin, end) share of n items for part i of k, as even as possible (sizes differ
- * by at most one). */
-static inline void wisp_split(long n, long i, long k, long *begin, long *end) {
-    *begin = (long)((long long)n * i / k);
-    *end = (long)((long long)n * (i + 1) / k);
-}
 
 #endif
