@@ -91,3 +91,36 @@ export function added(base, now) {
   }
   return out;
 }
+
+// Opens url in a fresh headless Chromium (playwright-core, fresh --user-data-dir), waits
+// until the page sets window.ready and checks that it is cross-origin isolated, then
+// returns fn(page, userDir) (page errors seen meanwhile added as r.errors); BENCH_VERBOSE=1 prints
+// the page's last console lines when fn throws. The profile is removed afterwards.
+export async function withBrowser(url, fn) {
+  const { chromium } = await import('playwright-core');
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wisp-bench-'));
+  const ctx = await chromium.launchPersistentContext(userDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  try {
+    const page = ctx.pages()[0] || await ctx.newPage();
+    const errors = [];
+    const logs = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+    page.on('crash', () => errors.push('page crashed'));
+    await page.goto(url);
+    await page.waitForFunction(() => window.ready === true, null, { timeout: 60000 });
+    if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error('page is not cross-origin isolated');
+    let r;
+    try {
+      r = await fn(page, userDir);
+    } catch (e) {
+      if (process.env.BENCH_VERBOSE) console.error(logs.slice(-20).join('\n'), errors);
+      throw e;
+    }
+    if (errors.length && r && typeof r === 'object') r.errors = errors;
+    return r;
+  } finally {
+    await ctx.close();
+    fs.rmSync(userDir, { recursive: true, force: true });
+  }
+}
