@@ -168,7 +168,9 @@ struct wisp_gguf {
     wisp_gguf_tensor *tensors;
     int64_t n_tensors, tensor_cap;
     name_table kv_names, tensor_names;
-    arena mem;
+    arena mem;        /* keys, string values, tensor names */
+    arena arr_mem;    /* the elements of top-level arrays (and their strings): wisp_gguf_drop_arrays */
+    bool arrays_dropped;
 };
 
 void wisp_gguf_free(wisp_gguf *g) {
@@ -178,7 +180,15 @@ void wisp_gguf_free(wisp_gguf *g) {
     free(g->kv_names.slots);
     free(g->tensor_names.slots);
     arena_free(&g->mem);
+    arena_free(&g->arr_mem);
     free(g);
+}
+
+void wisp_gguf_drop_arrays(wisp_gguf *g) {
+    if (!g || g->arrays_dropped) return;
+    for (int64_t i = 0; i < g->n_kv; i++) g->kv[i].arr_data = NULL;
+    arena_free(&g->arr_mem);
+    g->arrays_dropped = true;
 }
 
 /* ---------------------------------------------------------------- parser */
@@ -195,6 +205,7 @@ typedef struct parser {
     uint64_t buf_off;
     size_t buf_len;
     wisp_gguf *g;
+    arena *mem;          /* where strings go: g->mem, or g->arr_mem inside a top-level array */
     char *err;
     size_t err_len;
     uint64_t needed;
@@ -370,7 +381,7 @@ static wisp_status read_string(parser *p, wisp_gguf_str *out, uint64_t extra, co
         uint64_t rest;
         if (len <= p->buf_len - 8 - off && wisp_add_u64(extra, p->tail, &rest) &&
             rest <= p->file_size - (at + 8 + len)) {
-            char *str = (char *)arena_alloc(&p->g->mem, len + 1, 1);
+            char *str = (char *)arena_alloc(p->mem, len + 1, 1);
             if (!str) return oom(p, what, len + 1);
             memcpy(str, p->buf + off + 8, (size_t)len);
             str[len] = 0;
@@ -394,7 +405,7 @@ static wisp_status read_string(parser *p, wisp_gguf_str *out, uint64_t extra, co
         p->pos += len;
         return WISP_OK;
     }
-    char *str = (char *)arena_alloc(&p->g->mem, len + 1, 1);
+    char *str = (char *)arena_alloc(p->mem, len + 1, 1);
     if (!str) return oom(p, what, len + 1);
     s = copy_out(p, (unsigned char *)str, len);
     if (s != WISP_OK) return s;
@@ -452,7 +463,7 @@ static wisp_status parse_array_body(parser *p, gguf_kv *kv, uint32_t et, uint64_
             p->pos += min_bytes;
             return WISP_OK;
         }
-        void *data = arena_alloc(&p->g->mem, min_bytes, 8);
+        void *data = arena_alloc(&p->g->arr_mem, min_bytes, 8);
         if (!data) return oom(p, "array", min_bytes);
         s = copy_out(p, (unsigned char *)data, min_bytes);
         if (s != WISP_OK) return s;
@@ -464,16 +475,18 @@ static wisp_status parse_array_body(parser *p, gguf_kv *kv, uint32_t et, uint64_
         if (kv) {
             uint64_t bytes;
             if (!wisp_mul_u64(n, sizeof(wisp_gguf_str), &bytes) ||
-                !(strs = (wisp_gguf_str *)arena_alloc(&p->g->mem, bytes, 8)))
+                !(strs = (wisp_gguf_str *)arena_alloc(&p->g->arr_mem, bytes, 8)))
                 return oom(p, "string array", n * sizeof(wisp_gguf_str));
             kv->arr_data = strs;
         }
+        p->mem = &p->g->arr_mem;
         for (uint64_t i = 0; i < n; i++) {
             /* n * 8 <= file_size was checked, so this cannot overflow. */
             s = read_string(p, strs ? &strs[i] : NULL, (n - 1 - i) * 8 + extra, "array string");
-            if (s != WISP_OK) return s;
+            if (s != WISP_OK) break;
         }
-        return WISP_OK;
+        p->mem = &p->g->mem;
+        return s;
     }
     /* Nested arrays: validated and skipped, not exposed. */
     for (uint64_t i = 0; i < n; i++) {
@@ -768,6 +781,7 @@ wisp_status wisp_gguf_open(const wisp_reader *r, uint64_t file_size, wisp_gguf *
     p.err_len = err_len;
     p.buf = (unsigned char *)malloc(GGUF_BUF_SIZE);
     p.g = (wisp_gguf *)calloc(1, sizeof(wisp_gguf));
+    if (p.g) p.mem = &p.g->mem;
     wisp_status s;
     if (!p.buf || !p.g) {
         s = oom(&p, "parser", GGUF_BUF_SIZE);
@@ -896,7 +910,7 @@ bool wisp_gguf_get_str(const wisp_gguf *g, const char *key, wisp_gguf_str *out) 
 bool wisp_gguf_get_arr(const wisp_gguf *g, const char *key, uint32_t *elem_type, uint64_t *n,
                        const void **data) {
     const gguf_kv *kv = kv_get(g, key);
-    if (!kv || kv->type != WISP_GGUF_ARRAY || kv->arr_type == WISP_GGUF_ARRAY) return false;
+    if (!kv || kv->type != WISP_GGUF_ARRAY || kv->arr_type == WISP_GGUF_ARRAY || g->arrays_dropped) return false;
     if (elem_type) *elem_type = kv->arr_type;
     if (n) *n = kv->arr_n;
     if (data) *data = kv->arr_data;

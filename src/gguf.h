@@ -88,6 +88,12 @@ bool wisp_gguf_get_str(const wisp_gguf *g, const char *key, wisp_gguf_str *out);
 bool wisp_gguf_get_arr(const wisp_gguf *g, const char *key, uint32_t *elem_type,
                        uint64_t *n, const void **data);
 
+/* Frees the elements of every array (and their strings): a model calls it once its
+ * vocabulary has copied what it needs, so a 150k-token vocabulary is not held twice.
+ * Afterwards wisp_gguf_get_arr returns false for every key; keys, types, scalars, strings
+ * and the tensor directory are unchanged. */
+void wisp_gguf_drop_arrays(wisp_gguf *g);
+
 /* ---- tensors */
 int64_t wisp_gguf_n_tensors(const wisp_gguf *g);
 const wisp_gguf_tensor *wisp_gguf_tensor_at(const wisp_gguf *g, int64_t i);
