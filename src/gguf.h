@@ -5,8 +5,9 @@
  * Partial input: the reader may expose only the first part of a file (reader->size
  * smaller than the file). If the header runs past what is available, wisp_gguf_open
  * returns WISP_ERR_NEED_MORE and sets *needed to the byte count to retry with: at
- * least what the header provably needs, grown geometrically (2x what was given, at
- * least 64 KiB, never past the file size) so a network caller needs few round trips.
+ * least what the header provably needs, grown geometrically (at least 1.5x what was
+ * given and 64 KiB; inside a big string array, the array's extrapolated end, up to 16x
+ * what was given; never past the file size) so a network caller needs few round trips.
  * It may ask again for more. */
 #ifndef WISP_GGUF_H
 #define WISP_GGUF_H
