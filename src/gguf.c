@@ -476,10 +476,13 @@ static wisp_status parse_array_body(parser *p, gguf_kv *kv, uint32_t et, uint64_
                             "%sarray at offset %llu claims %llu %s elements, more than the file "
                             "(%llu bytes) can hold",
                             where(p, w, sizeof w), (ull)at, (ull)n, type_name(et), (ull)p->file_size);
-    /* The elements must fit in the file; a partial reader need not hold them all yet when
-     * they are kept strings: each string is checked as it is read, and running out inside
-     * the array extrapolates its end (see ensure_in_file). */
-    wisp_status s = ensure_in_file(p, min_bytes, extra, "array elements", !(kv && et == WISP_GGUF_STRING));
+    /* The elements must fit in the file. A partial reader need not hold all their minimal
+     * bytes yet when they are kept strings: the array is then scanned without keeping
+     * anything (nothing is allocated for a count the available bytes cannot back) until
+     * the bytes run out, which extrapolates the array's end (see ensure_in_file). */
+    const bool kept_strings = kv && et == WISP_GGUF_STRING;
+    const bool scan_only = kept_strings && min_bytes > p->avail - (p->pos < p->avail ? p->pos : p->avail);
+    wisp_status s = ensure_in_file(p, min_bytes, extra, "array elements", !kept_strings);
     if (s != WISP_OK) return s;
     if (kv) {
         kv->arr_type = et;
@@ -501,7 +504,7 @@ static wisp_status parse_array_body(parser *p, gguf_kv *kv, uint32_t et, uint64_
     }
     if (et == WISP_GGUF_STRING) {
         wisp_gguf_str *strs = NULL;
-        if (kv) {
+        if (kv && !scan_only) {
             uint64_t bytes;
             if (!wisp_mul_u64(n, sizeof(wisp_gguf_str), &bytes) ||
                 !(strs = (wisp_gguf_str *)arena_alloc(&p->g->arr_mem, bytes, 8)))
@@ -521,6 +524,9 @@ static wisp_status parse_array_body(parser *p, gguf_kv *kv, uint32_t et, uint64_
         }
         p->mem = &p->g->mem;
         if (kv) p->arr_n = 0;
+        /* A scan cannot get through the array (its minimal bytes were not all there); if
+         * it ever did, ask for more rather than keep an array without its elements. */
+        if (s == WISP_OK && scan_only) s = ensure(p, p->avail - p->pos + 1, extra, "array elements");
         return s;
     }
     /* Nested arrays: validated and skipped, not exposed. */
