@@ -94,8 +94,13 @@ const retryableStatus = (s) => s >= 500 || s === 408 || s === 429;
 // worker that goes idle after the load may not collect for a long time: measured in
 // Chromium, a 531 MB model left ~300 MiB of dead pieces in the renderer after the load.
 // A piece is valid only until the next read() (consumers copy it: into the wasm heap, the
-// header buffer...).
+// header buffer...). cancel() ends the reader and gives its buffer to the next one: a
+// download makes one Range request per chunk (64 for a 531 MB model in 8 MiB chunks), and a
+// new 256 KiB buffer for each was 16 MiB of garbage the worker kept until some later GC.
 export const BYOB_BYTES = 256 * 1024;
+const byobPool = []; // buffers of finished readers (at most BYOB_POOL_MAX)
+const BYOB_POOL_MAX = 8;
+export const byobPoolSize = () => byobPool.length;
 export function bodyReader(body) {
   let byob = null;
   try { byob = body.getReader({ mode: 'byob' }); } catch { byob = null; }
@@ -103,7 +108,7 @@ export function bodyReader(body) {
     const r = body.getReader();
     return { read: () => r.read(), cancel: () => r.cancel(), byob: false };
   }
-  let buf = new ArrayBuffer(BYOB_BYTES);
+  let buf = byobPool.pop() || new ArrayBuffer(BYOB_BYTES);
   return {
     async read() {
       const r = await byob.read(new Uint8Array(buf, 0, buf.byteLength));
@@ -111,7 +116,12 @@ export function bodyReader(body) {
       if (r.done) return { done: true, value: undefined };
       return r;
     },
-    cancel: () => byob.cancel(),
+    cancel() {
+      // a buffer still out with the stream (a read that failed) is detached: byteLength 0
+      if (buf && buf.byteLength === BYOB_BYTES && byobPool.length < BYOB_POOL_MAX) byobPool.push(buf);
+      buf = null;
+      return byob.cancel();
+    },
     byob: true,
   };
 }
