@@ -94,8 +94,13 @@ const retryableStatus = (s) => s >= 500 || s === 408 || s === 429;
 // worker that goes idle after the load may not collect for a long time: measured in
 // Chromium, a 531 MB model left ~300 MiB of dead pieces in the renderer after the load.
 // A piece is valid only until the next read() (consumers copy it: into the wasm heap, the
-// header buffer...).
+// header buffer...). cancel() ends the reader and gives its buffer to the next one: a
+// download makes one Range request per chunk (64 for a 531 MB model in 8 MiB chunks), and a
+// new 256 KiB buffer for each was 16 MiB of garbage the worker kept until some later GC.
 export const BYOB_BYTES = 256 * 1024;
+const byobPool = []; // buffers of finished readers (at most BYOB_POOL_MAX)
+const BYOB_POOL_MAX = 8;
+export const byobPoolSize = () => byobPool.length;
 export function bodyReader(body) {
   let byob = null;
   try { byob = body.getReader({ mode: 'byob' }); } catch { byob = null; }
@@ -103,7 +108,7 @@ export function bodyReader(body) {
     const r = body.getReader();
     return { read: () => r.read(), cancel: () => r.cancel(), byob: false };
   }
-  let buf = new ArrayBuffer(BYOB_BYTES);
+  let buf = byobPool.pop() || new ArrayBuffer(BYOB_BYTES);
   return {
     async read() {
       const r = await byob.read(new Uint8Array(buf, 0, buf.byteLength));
@@ -111,7 +116,12 @@ export function bodyReader(body) {
       if (r.done) return { done: true, value: undefined };
       return r;
     },
-    cancel: () => byob.cancel(),
+    cancel() {
+      // a buffer still out with the stream (a read that failed) is detached: byteLength 0
+      if (buf && buf.byteLength === BYOB_BYTES && byobPool.length < BYOB_POOL_MAX) byobPool.push(buf);
+      buf = null;
+      return byob.cancel();
+    },
     byob: true,
   };
 }
@@ -403,7 +413,8 @@ class BlobSource {
 
 // sink: { begin(headerBytes, total) -> needed (0 = ok), layout() -> {dataOffset, size},
 //         afterBegin(layout) (memory checks; may throw), write(pos within weights, piece) }
-// Returns { header: Uint8Array [0, dataOffset), tail: Uint8Array, total, validators, mode }.
+// Returns { header: Uint8Array [0, dataOffset) (null with o.keepHeader === false, range mode),
+//           tail: Uint8Array, total, validators, mode }.
 export async function streamModel(source, sink, o) {
   const progress = makeProgress(o.emit);
   const src = (typeof source === 'string')
@@ -422,35 +433,33 @@ export async function streamModel(source, sink, o) {
       const needed = sink.begin(hdr, total);
       if (!needed) break;
       if (needed <= hdr.length || hdr.length >= total) throw new WispError('FORMAT', `${src.describe}: the header claims to need ${needed} bytes but the file has ${total}`);
-      const want = Math.min(total, Math.max(needed, hdr.length * 2));
-      const more = new Uint8Array(want - hdr.length);
-      const base = hdr.length;
-      await src.readRange(base, want, (pos, piece) => more.set(piece, pos - base));
-      hdr = concat(hdr, more);
+      // the parser already grows its ask geometrically and extrapolates big arrays
+      // (src/gguf.c): take it as is, read straight into the grown buffer (no concat)
+      hdr = await growTo(src, hdr, Math.min(total, needed));
     }
     const L = sink.layout();
     const wEnd = L.dataOffset + L.size;
     if (wEnd > total) throw new WispError('FORMAT', `${src.describe}: tensor data ends at byte ${wEnd} but the file has ${total}`);
     await sink.afterBegin(L, total);
     progress.phase('download', 0, L.size);
-    // header bytes [0, dataOffset) (kept for the cache / sha256); overlap goes to the weights
-    if (hdr.length < L.dataOffset) {
-      const more = new Uint8Array(L.dataOffset - hdr.length);
-      const base = hdr.length;
-      await src.readRange(base, L.dataOffset, (pos, piece) => more.set(piece, pos - base));
-      hdr = concat(hdr, more);
-    }
+    // header bytes [0, dataOffset) (kept for the cache / sha256 when o.keepHeader); overlap
+    // goes to the weights
+    if (hdr.length < L.dataOffset) hdr = await growTo(src, hdr, L.dataOffset);
     if (hdr.length > L.dataOffset) {
       const over = hdr.subarray(L.dataOffset, Math.min(hdr.length, wEnd));
       sink.write(0, over);
       progress.add(over.length);
     }
-    const header = hdr.slice(0, L.dataOffset);
-    const tailStart = Math.max(wEnd, hdr.length);
+    const header = o.keepHeader === false ? null : hdr.length === L.dataOffset ? hdr : hdr.slice(0, L.dataOffset);
+    const hdrLen = hdr.length;
+    const tailStart = Math.max(wEnd, hdrLen);
     const tail = new Uint8Array(total - wEnd);
     if (hdr.length > wEnd) tail.set(hdr.subarray(wEnd, Math.min(hdr.length, total)), 0);
+    // nothing holds the header buffer from here on: a worker that stays busy in wasm after
+    // the load may not collect it for a long time (measured: tens of MiB of such garbage)
+    hdr = null;
     // tensor data: parallel chunks straight into the heap
-    const start = Math.min(Math.max(L.dataOffset, hdr.length), wEnd);
+    const start = Math.min(Math.max(L.dataOffset, hdrLen), wEnd);
     const chunk = Math.max(64 * 1024, o.chunkSize || 8 * 2 ** 20);
     const chunks = [];
     for (let p = start; p < wEnd; p += chunk) chunks.push([p, Math.min(wEnd, p + chunk)]);
@@ -532,6 +541,17 @@ export async function streamModel(source, sink, o) {
   if (!header) throw new WispError('NETWORK', `${src.describe}: body ended inside the header`);
   progress.done();
   return { header, tail, total, validators: src.validators, mode: 'sequential' };
+}
+
+// A copy of hdr grown to `want` bytes, the new bytes read straight into it (one
+// allocation per round; hdr itself becomes garbage).
+async function growTo(src, hdr, want) {
+  const grown = new Uint8Array(want);
+  grown.set(hdr, 0);
+  const base = hdr.length;
+  hdr = null;
+  await src.readRange(base, want, (pos, piece) => grown.set(piece, pos));
+  return grown;
 }
 
 function makeProgress(emit) {

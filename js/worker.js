@@ -228,6 +228,8 @@ async function opLoad(id, args) {
       emit: (p) => emit(fromCache ? { ...p, phase: p.phase === 'download' ? 'cache' : p.phase } : p),
       log: (m) => log(m, 'warn'), isNode,
       describe: fromCache ? `cached copy of ${args.source}` : undefined,
+      // the header bytes are needed after the load only to hash the file or to cache it
+      keepHeader: useCache || !!args.sha256,
     };
     const nCtxWanted = args.contextSize | 0;
     let weightsPtr = 0;

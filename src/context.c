@@ -72,36 +72,42 @@ static void *alloc_array(uint64_t a, uint64_t b, uint64_t elem, uint64_t *total)
     return malloc(bytes ? (size_t)bytes : 1);
 }
 
-/* Bytes a converted activation row of n elements can take in any vec_dot_type. */
-static size_t act_row_bound(uint32_t n) {
-    /* F32 is the widest activation format: 4 bytes per element bounds every type. */
-    return (size_t)n * 4 + 64;
+/* Which types the model's matrices have (every type a matmul reads). */
+static void matrix_types(const wisp_model *m, bool seen[WISP_TYPE_COUNT]) {
+    memset(seen, 0, WISP_TYPE_COUNT * sizeof(bool));
+    seen[m->output.type] = true;
+    for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+        const wisp_layer *ly = &m->layers[l];
+        const wisp_tensor *w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) seen[w[i]->type] = true;
+    }
 }
 
-/* The widest activation row: n_embd, n_ff or the attention output. */
-static uint32_t widest_row(const wisp_model *m) {
-    const wisp_hparams *hp = &m->hp;
-    uint32_t widest = hp->n_embd;
-    if (hp->n_ff > widest) widest = hp->n_ff;
-    if (hp->n_head * hp->head_dim > widest) widest = hp->n_head * hp->head_dim;
-    return widest;
-}
-
-/* Largest activation row (bytes) any weight's vec_dot_type needs. */
-static size_t max_act_row(const wisp_model *m) { return act_row_bound(widest_row(m)); }
-
-/* Bytes a prepared activation row (traits->act_prep_size) of up to n elements can take
- * in any type's prepared format; 0 when no type has one. */
-static size_t prep_row_bound(uint32_t n) {
-    size_t cap = 0;
+/* Scratch for activations converted to the matrices' formats, sized by what this model
+ * needs (it used to be sized for F32 rows of any type: 4 bytes per element where Q8_0
+ * needs 1.06), for rows of the given widths:
+ *   *conv: bytes of the widest converted row (traits(vec_dot_type) row; F32 is read in place)
+ *   *prep: bytes of the widest prepared row (traits->act_prep_size), 0 when no matrix
+ *          type has the prepared kernels */
+static void act_row_need(const bool seen[WISP_TYPE_COUNT], const uint32_t *widths, int n_widths, size_t *conv,
+                         size_t *prep) {
+    *conv = 0;
+    *prep = 0;
     for (uint32_t t = 0; t < WISP_TYPE_COUNT; t++) {
+        if (!seen[t]) continue;
         const wisp_quant_traits *tr = wisp_quant_get(t);
-        if (tr && tr->act_prep_size) {
-            const size_t b = tr->act_prep_size(((int64_t)n + tr->blck_size - 1) / tr->blck_size * tr->blck_size);
-            if (b > cap) cap = b;
+        for (int i = 0; i < n_widths; i++) {
+            const int64_t n = widths[i];
+            if (tr->vec_dot_type != WISP_TYPE_F32) {
+                const size_t b = wisp_row_size(tr->vec_dot_type, n);
+                if (b > *conv) *conv = b;
+            }
+            if (tr->act_prep_size) {
+                const size_t b = tr->act_prep_size((n + tr->blck_size - 1) / tr->blck_size * tr->blck_size);
+                if (b > *prep) *prep = b;
+            }
         }
     }
-    return cap;
 }
 
 wisp_status wisp_context_init(const wisp_model *m, const wisp_context_params *params, wisp_context **out,
@@ -149,10 +155,18 @@ wisp_status wisp_context_init(const wisp_model *m, const wisp_context_params *pa
     c->hb2 = (float *)alloc_array(B, hp->n_ff, sizeof(float), &total);
     c->rope = (float *)alloc_array(B, hp->n_rot ? hp->n_rot : 2, sizeof(float), &total);
     bool act_ok = true;
+    bool seen[WISP_TYPE_COUNT];
+    matrix_types(m, seen);
+    /* slot 0: the inputs of wo (n_head*head_dim), w_down (n_ff) and output (n_embd);
+     * slots 1..3: n_embd-wide rows (see context.h) */
+    const uint32_t widths0[3] = {hp->n_embd, hp->n_ff, hp->n_head * hp->head_dim};
+    size_t conv0, prep0, conv1, prep1;
+    act_row_need(seen, widths0, 3, &conv0, &prep0);
+    act_row_need(seen, &hp->n_embd, 1, &conv1, &prep1);
     for (int i = 0; i < WISP_ACT_SLOTS; i++) {
-        c->act_q_cap[i] = i == 0 ? max_act_row(m) : act_row_bound(hp->n_embd);
+        c->act_q_cap[i] = i == 0 ? conv0 : conv1;
         c->act_q[i] = alloc_array(B, c->act_q_cap[i], 1, &total);
-        c->act_p_cap[i] = prep_row_bound(i == 0 ? widest_row(m) : hp->n_embd);
+        c->act_p_cap[i] = i == 0 ? prep0 : prep1;
         c->act_p[i] = c->act_p_cap[i] ? alloc_array(B, c->act_p_cap[i], 1, &total) : NULL;
         act_ok = act_ok && c->act_q[i] && (c->act_p[i] || !c->act_p_cap[i]);
     }

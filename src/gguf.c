@@ -14,6 +14,7 @@
 #define GGUF_MAX_NEST 8                       /* nested arrays: deep enough for anything real, bounded stack */
 #define GGUF_DEFAULT_ALIGNMENT 32
 #define GGUF_GROW_MIN ((uint64_t)64 * 1024)   /* smallest prefix worth asking a partial caller for */
+#define GGUF_GROW_MAX 16                      /* a partial caller is asked for at most 16x what it gave */
 #define GGUF_FIXED_HEADER 24                  /* magic, version, n_tensors, n_kv */
 /* Smallest possible encodings, used to bound counts by the bytes that could hold them
  * and to give partial readers a lower bound on what the header still needs. */
@@ -168,7 +169,9 @@ struct wisp_gguf {
     wisp_gguf_tensor *tensors;
     int64_t n_tensors, tensor_cap;
     name_table kv_names, tensor_names;
-    arena mem;
+    arena mem;        /* keys, string values, tensor names */
+    arena arr_mem;    /* the elements of top-level arrays (and their strings): wisp_gguf_drop_arrays */
+    bool arrays_dropped;
 };
 
 void wisp_gguf_free(wisp_gguf *g) {
@@ -178,7 +181,15 @@ void wisp_gguf_free(wisp_gguf *g) {
     free(g->kv_names.slots);
     free(g->tensor_names.slots);
     arena_free(&g->mem);
+    arena_free(&g->arr_mem);
     free(g);
+}
+
+void wisp_gguf_drop_arrays(wisp_gguf *g) {
+    if (!g || g->arrays_dropped) return;
+    for (int64_t i = 0; i < g->n_kv; i++) g->kv[i].arr_data = NULL;
+    arena_free(&g->arr_mem);
+    g->arrays_dropped = true;
 }
 
 /* ---------------------------------------------------------------- parser */
@@ -195,6 +206,11 @@ typedef struct parser {
     uint64_t buf_off;
     size_t buf_len;
     wisp_gguf *g;
+    arena *mem;          /* where strings go: g->mem, or g->arr_mem inside a top-level array */
+    /* The top-level string array being parsed (arr_n == 0: none): where its elements
+     * start, how many there are and which one is being read. A partial parse that runs
+     * out inside it extrapolates the array's end from the elements read so far. */
+    uint64_t arr_first, arr_n, arr_i;
     char *err;
     size_t err_len;
     uint64_t needed;
@@ -250,9 +266,9 @@ static const char *where(const parser *p, char *buf, size_t cap) {
 #define WHERE_CAP 160
 
 /* Checks that n bytes at pos (plus `extra` more bytes of this item and the minimum
- * the rest of the header needs) can exist in the file, and that the n bytes are
- * available from the reader now. */
-static wisp_status ensure(parser *p, uint64_t n, uint64_t extra, const char *what) {
+ * the rest of the header needs) can exist in the file, and (need_now) that the n bytes
+ * are available from the reader now. */
+static wisp_status ensure_in_file(parser *p, uint64_t n, uint64_t extra, const char *what, bool need_now) {
     char w[WHERE_CAP];
     uint64_t end, rest = UINT64_MAX, min_end = UINT64_MAX;
     if (!wisp_add_u64(p->pos, n, &end) || end > p->file_size)
@@ -266,13 +282,30 @@ static wisp_status ensure(parser *p, uint64_t n, uint64_t extra, const char *wha
                             "truncated file: %safter %s at offset %llu the header needs at least "
                             "%llu more bytes, but the file is %llu bytes",
                             where(p, w, sizeof w), what, (ull)p->pos, (ull)rest, (ull)p->file_size);
-    if (end > p->avail) {
+    if (need_now && end > p->avail) {
         /* min_end is a hard lower bound, but creeping up to it one item at a time would
-         * cost a caller a round trip per few bytes. Ask for at least double what we
-         * were given (and 64 KiB), capped at the file: a streaming caller then reaches
-         * any header in a logarithmic number of calls, fetching at most ~2x too much. */
-        uint64_t est = p->avail > UINT64_MAX / 2 ? UINT64_MAX : 2 * p->avail;
+         * cost a caller a round trip per few bytes. Ask for at least 1.5x what we were
+         * given (and 64 KiB), so a streaming caller reaches any header in a logarithmic
+         * number of calls. Inside a big string array (a vocabulary: most of a header) the
+         * array's end is extrapolated from the elements read so far, plus half of the rest
+         * as a margin (later BPE merges are longer than early ones); that estimate is
+         * capped at 16x what was given, so one long string cannot make a caller fetch the
+         * whole file as a header. Qwen2.5's 5.9 MB header from a 256 KiB start: 4 MiB, then
+         * 7.0 MB, parsed (it was 1.2, 2.5, 4.9 and 9.8 MB with doubling: 18.7 MB read and
+         * parsed in all, now 11.5 MB, and a 7.0 MB buffer instead of 9.8 MB at the end). */
+        uint64_t est = p->avail > UINT64_MAX / 3 * 2 ? UINT64_MAX : p->avail + p->avail / 2;
         if (est < GGUF_GROW_MIN) est = GGUF_GROW_MIN;
+        if (p->arr_n && p->arr_i > 0 && p->pos > p->arr_first) {
+            const uint64_t avg = (p->pos - p->arr_first) / p->arr_i + 1;
+            const uint64_t left = p->arr_n - p->arr_i;
+            uint64_t guess, cap;
+            if (!wisp_mul_u64(left, avg + avg / 2, &guess) || !wisp_add_u64(guess, p->pos, &guess) ||
+                !wisp_add_u64(guess, rest, &guess))
+                guess = UINT64_MAX;
+            if (!wisp_mul_u64(p->avail, GGUF_GROW_MAX, &cap)) cap = UINT64_MAX;
+            if (guess > cap) guess = cap;
+            if (est < guess) est = guess;
+        }
         if (est < min_end) est = min_end;
         p->needed = est < p->file_size ? est : p->file_size;
         return wisp_set_err(p->err, p->err_len, WISP_ERR_NEED_MORE,
@@ -280,6 +313,10 @@ static wisp_status ensure(parser *p, uint64_t n, uint64_t extra, const char *wha
                             where(p, w, sizeof w), what, (ull)end, (ull)p->avail);
     }
     return WISP_OK;
+}
+
+static wisp_status ensure(parser *p, uint64_t n, uint64_t extra, const char *what) {
+    return ensure_in_file(p, n, extra, what, true);
 }
 
 static wisp_status do_read(parser *p, void *dst, uint64_t off, size_t len) {
@@ -370,7 +407,7 @@ static wisp_status read_string(parser *p, wisp_gguf_str *out, uint64_t extra, co
         uint64_t rest;
         if (len <= p->buf_len - 8 - off && wisp_add_u64(extra, p->tail, &rest) &&
             rest <= p->file_size - (at + 8 + len)) {
-            char *str = (char *)arena_alloc(&p->g->mem, len + 1, 1);
+            char *str = (char *)arena_alloc(p->mem, len + 1, 1);
             if (!str) return oom(p, what, len + 1);
             memcpy(str, p->buf + off + 8, (size_t)len);
             str[len] = 0;
@@ -394,7 +431,7 @@ static wisp_status read_string(parser *p, wisp_gguf_str *out, uint64_t extra, co
         p->pos += len;
         return WISP_OK;
     }
-    char *str = (char *)arena_alloc(&p->g->mem, len + 1, 1);
+    char *str = (char *)arena_alloc(p->mem, len + 1, 1);
     if (!str) return oom(p, what, len + 1);
     s = copy_out(p, (unsigned char *)str, len);
     if (s != WISP_OK) return s;
@@ -439,7 +476,13 @@ static wisp_status parse_array_body(parser *p, gguf_kv *kv, uint32_t et, uint64_
                             "%sarray at offset %llu claims %llu %s elements, more than the file "
                             "(%llu bytes) can hold",
                             where(p, w, sizeof w), (ull)at, (ull)n, type_name(et), (ull)p->file_size);
-    wisp_status s = ensure(p, min_bytes, extra, "array elements");
+    /* The elements must fit in the file. A partial reader need not hold all their minimal
+     * bytes yet when they are kept strings: the array is then scanned without keeping
+     * anything (nothing is allocated for a count the available bytes cannot back) until
+     * the bytes run out, which extrapolates the array's end (see ensure_in_file). */
+    const bool kept_strings = kv && et == WISP_GGUF_STRING;
+    const bool scan_only = kept_strings && min_bytes > p->avail - (p->pos < p->avail ? p->pos : p->avail);
+    wisp_status s = ensure_in_file(p, min_bytes, extra, "array elements", !kept_strings);
     if (s != WISP_OK) return s;
     if (kv) {
         kv->arr_type = et;
@@ -452,7 +495,7 @@ static wisp_status parse_array_body(parser *p, gguf_kv *kv, uint32_t et, uint64_
             p->pos += min_bytes;
             return WISP_OK;
         }
-        void *data = arena_alloc(&p->g->mem, min_bytes, 8);
+        void *data = arena_alloc(&p->g->arr_mem, min_bytes, 8);
         if (!data) return oom(p, "array", min_bytes);
         s = copy_out(p, (unsigned char *)data, min_bytes);
         if (s != WISP_OK) return s;
@@ -461,19 +504,30 @@ static wisp_status parse_array_body(parser *p, gguf_kv *kv, uint32_t et, uint64_
     }
     if (et == WISP_GGUF_STRING) {
         wisp_gguf_str *strs = NULL;
-        if (kv) {
+        if (kv && !scan_only) {
             uint64_t bytes;
             if (!wisp_mul_u64(n, sizeof(wisp_gguf_str), &bytes) ||
-                !(strs = (wisp_gguf_str *)arena_alloc(&p->g->mem, bytes, 8)))
+                !(strs = (wisp_gguf_str *)arena_alloc(&p->g->arr_mem, bytes, 8)))
                 return oom(p, "string array", n * sizeof(wisp_gguf_str));
             kv->arr_data = strs;
         }
+        p->mem = &p->g->arr_mem;
+        if (kv) {
+            p->arr_first = p->pos;
+            p->arr_n = n;
+        }
         for (uint64_t i = 0; i < n; i++) {
+            if (kv) p->arr_i = i;
             /* n * 8 <= file_size was checked, so this cannot overflow. */
             s = read_string(p, strs ? &strs[i] : NULL, (n - 1 - i) * 8 + extra, "array string");
-            if (s != WISP_OK) return s;
+            if (s != WISP_OK) break;
         }
-        return WISP_OK;
+        p->mem = &p->g->mem;
+        if (kv) p->arr_n = 0;
+        /* A scan cannot get through the array (its minimal bytes were not all there); if
+         * it ever did, ask for more rather than keep an array without its elements. */
+        if (s == WISP_OK && scan_only) s = ensure(p, p->avail - p->pos + 1, extra, "array elements");
+        return s;
     }
     /* Nested arrays: validated and skipped, not exposed. */
     for (uint64_t i = 0; i < n; i++) {
@@ -768,6 +822,7 @@ wisp_status wisp_gguf_open(const wisp_reader *r, uint64_t file_size, wisp_gguf *
     p.err_len = err_len;
     p.buf = (unsigned char *)malloc(GGUF_BUF_SIZE);
     p.g = (wisp_gguf *)calloc(1, sizeof(wisp_gguf));
+    if (p.g) p.mem = &p.g->mem;
     wisp_status s;
     if (!p.buf || !p.g) {
         s = oom(&p, "parser", GGUF_BUF_SIZE);
@@ -896,7 +951,7 @@ bool wisp_gguf_get_str(const wisp_gguf *g, const char *key, wisp_gguf_str *out) 
 bool wisp_gguf_get_arr(const wisp_gguf *g, const char *key, uint32_t *elem_type, uint64_t *n,
                        const void **data) {
     const gguf_kv *kv = kv_get(g, key);
-    if (!kv || kv->type != WISP_GGUF_ARRAY || kv->arr_type == WISP_GGUF_ARRAY) return false;
+    if (!kv || kv->type != WISP_GGUF_ARRAY || kv->arr_type == WISP_GGUF_ARRAY || g->arrays_dropped) return false;
     if (elem_type) *elem_type = kv->arr_type;
     if (n) *n = kv->arr_n;
     if (data) *data = kv->arr_data;

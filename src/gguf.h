@@ -5,8 +5,9 @@
  * Partial input: the reader may expose only the first part of a file (reader->size
  * smaller than the file). If the header runs past what is available, wisp_gguf_open
  * returns WISP_ERR_NEED_MORE and sets *needed to the byte count to retry with: at
- * least what the header provably needs, grown geometrically (2x what was given, at
- * least 64 KiB, never past the file size) so a network caller needs few round trips.
+ * least what the header provably needs, grown geometrically (at least 1.5x what was
+ * given and 64 KiB; inside a big string array, the array's extrapolated end, up to 16x
+ * what was given; never past the file size) so a network caller needs few round trips.
  * It may ask again for more. */
 #ifndef WISP_GGUF_H
 #define WISP_GGUF_H
@@ -87,6 +88,12 @@ bool wisp_gguf_get_str(const wisp_gguf *g, const char *key, wisp_gguf_str *out);
  * wisp_gguf_str. Nested arrays are parsed and validated but not exposed (returns false). */
 bool wisp_gguf_get_arr(const wisp_gguf *g, const char *key, uint32_t *elem_type,
                        uint64_t *n, const void **data);
+
+/* Frees the elements of every array (and their strings): a model calls it once its
+ * vocabulary has copied what it needs, so a 150k-token vocabulary is not held twice.
+ * Afterwards wisp_gguf_get_arr returns false for every key; keys, types, scalars, strings
+ * and the tensor directory are unchanged. */
+void wisp_gguf_drop_arrays(wisp_gguf *g);
 
 /* ---- tensors */
 int64_t wisp_gguf_n_tensors(const wisp_gguf *g);

@@ -275,6 +275,11 @@ static wisp_status begin(loader *L, const wisp_reader *r, uint64_t file_size, co
     wisp_status s = wisp_gguf_open(r, file_size, &m->gguf, needed, L->err, L->err_len);
     if (s != WISP_OK) return s;
     TRY(wisp_vocab_load(m->gguf, &m->vocab, L->err, L->err_len));
+    /* The vocabulary has its own copy of the token, score, type and merge arrays; nothing
+     * else reads arrays. Freeing them now, before the weights buffer is allocated, also
+     * lets the KV cache and scratch reuse that memory (12.6 MiB for a 151,936-token Qwen
+     * vocabulary). */
+    wisp_gguf_drop_arrays(m->gguf);
     wisp_gguf_str st;
     if (wisp_gguf_get_str(m->gguf, "general.name", &st)) snprintf(m->name, sizeof m->name, "%s", st.str);
     if (wisp_gguf_get_str(m->gguf, "tokenizer.chat_template", &st)) {

@@ -115,9 +115,11 @@ static inline uint32_t fnv_add(uint32_t h, const char *s, size_t n) {
     return h;
 }
 
+/* Capacity: the smallest power of two with a load factor of at most 2/3 (linear probing
+ * stays short; a 151,936-token vocabulary gets 262,144 slots, 1 MiB, rather than 2 MiB). */
 static bool strmap_init(wisp_strmap *m, size_t n) {
     size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
+    while (cap < n + n / 2) cap *= 2;
     m->slot = (uint32_t *)calloc(cap, sizeof(uint32_t));
     m->mask = (uint32_t)(cap - 1);
     return m->slot != NULL;
@@ -125,7 +127,7 @@ static bool strmap_init(wisp_strmap *m, size_t n) {
 
 /* Inserts entry e (key arena+off[e], len[e]). When the key already exists, `replace`
  * decides whether the new entry takes its place. */
-static void strmap_insert(wisp_strmap *m, const char *arena, const uint64_t *off, const uint32_t *len,
+static void strmap_insert(wisp_strmap *m, const char *arena, const uint32_t *off, const uint32_t *len,
                           uint32_t e, bool replace) {
     const char *k = arena + off[e];
     uint32_t h = fnv_add(FNV_INIT, k, len[e]) & m->mask;
@@ -557,9 +559,11 @@ wisp_status wisp_vocab_load(const wisp_gguf *g, wisp_vocab **out, char *err, siz
         if (merges[i].len > 0xFFFFFFFFu || !wisp_add_u64(total, merges[i].len + 1, &total))
             LOAD_FAIL(WISP_ERR_FORMAT, "merge %llu is too long", (unsigned long long)i);
     }
-    if (total > SIZE_MAX) LOAD_FAIL(WISP_ERR_OOM, "vocabulary too large");
+    /* 32-bit offsets: no real vocabulary is near 4 GiB of text */
+    if (total >= UINT32_MAX) LOAD_FAIL(WISP_ERR_FORMAT, "the vocabulary's strings take %llu bytes (limit 4 GiB)",
+                                       (unsigned long long)total);
     v->arena = (char *)malloc((size_t)total + 1);
-    v->text_off = (uint64_t *)malloc(n * sizeof(uint64_t));
+    v->text_off = (uint32_t *)malloc(n * sizeof(uint32_t));
     v->text_len = (uint32_t *)malloc(n * sizeof(uint32_t));
     v->score = (float *)malloc(n * sizeof(float));
     v->attr = (uint16_t *)malloc(n * sizeof(uint16_t));
@@ -576,7 +580,7 @@ wisp_status wisp_vocab_load(const wisp_gguf *g, wisp_vocab **out, char *err, siz
             memcpy(dst, toks[i].str, l);
             dst[l] = 0;
         }
-        v->text_off[i] = pos;
+        v->text_off[i] = (uint32_t)pos;
         v->text_len[i] = (uint32_t)l;
         pos += l + 1;
         if (l > max_len) max_len = (uint32_t)l;
@@ -602,7 +606,7 @@ wisp_status wisp_vocab_load(const wisp_gguf *g, wisp_vocab **out, char *err, siz
         strmap_insert(&v->token_map, v->arena, v->text_off, v->text_len, i, true);
 
     if (n_merges > 0) {
-        v->merge_off = (uint64_t *)malloc(n_merges * sizeof(uint64_t));
+        v->merge_off = (uint32_t *)malloc(n_merges * sizeof(uint32_t));
         v->merge_len = (uint32_t *)malloc(n_merges * sizeof(uint32_t));
         if (!v->merge_off || !v->merge_len || !strmap_init(&v->merge_map, n_merges))
             LOAD_FAIL(WISP_ERR_OOM, "out of memory");
@@ -611,7 +615,7 @@ wisp_status wisp_vocab_load(const wisp_gguf *g, wisp_vocab **out, char *err, siz
             size_t l = (size_t)merges[i].len;
             memcpy(v->arena + pos, merges[i].str, l);
             v->arena[pos + l] = 0;
-            v->merge_off[i] = pos;
+            v->merge_off[i] = (uint32_t)pos;
             v->merge_len[i] = (uint32_t)l;
             pos += l + 1;
             /* llama.cpp splits at the first space after the first byte; a merge without
@@ -744,18 +748,23 @@ wisp_status wisp_vocab_load(const wisp_gguf *g, wisp_vocab **out, char *err, siz
     /* ---- pieces (special = true), computed once */
     {
         size_t plen = 0, pcap = 0;
-        v->piece_off = (uint64_t *)malloc(n * sizeof(uint64_t));
+        v->piece_off = (uint32_t *)malloc(n * sizeof(uint32_t));
         v->piece_len = (uint32_t *)malloc(n * sizeof(uint32_t));
         if (!v->piece_off || !v->piece_len) LOAD_FAIL(WISP_ERR_OOM, "out of memory");
         for (uint32_t i = 0; i < v->n_tokens; i++) {
             size_t before = plen;
             if (!build_piece(v, (int32_t)i, &v->pieces, &plen, &pcap)) LOAD_FAIL(WISP_ERR_OOM, "out of memory");
-            v->piece_off[i] = before;
+            if (plen >= UINT32_MAX) LOAD_FAIL(WISP_ERR_FORMAT, "the vocabulary's pieces exceed 4 GiB");
+            v->piece_off[i] = (uint32_t)before;
             v->piece_len[i] = (uint32_t)(plen - before);
         }
         if (!v->pieces) {
             v->pieces = (char *)malloc(1);
             if (!v->pieces) LOAD_FAIL(WISP_ERR_OOM, "out of memory");
+        } else if (plen < pcap) {
+            /* the buffer grew geometrically: give back what the pieces do not use */
+            char *fit = (char *)realloc(v->pieces, plen ? plen : 1);
+            if (fit) v->pieces = fit;
         }
     }
 

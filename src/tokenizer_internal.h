@@ -49,20 +49,20 @@ struct wisp_vocab {
     char pre_name[64];
 
     uint32_t n_tokens;
-    char *arena;              /* every token text and merge string, each NUL-terminated */
-    uint64_t *text_off;       /* token i's text is arena + text_off[i], text_len[i] bytes */
+    char *arena;              /* every token text and merge string, each NUL-terminated (< 4 GiB) */
+    uint32_t *text_off;       /* token i's text is arena + text_off[i], text_len[i] bytes */
     uint32_t *text_len;
     float *score;
     uint16_t *attr;
     wisp_strmap token_map;    /* text -> token id */
 
     uint32_t n_merges;
-    uint64_t *merge_off;      /* merge r is "left right" at arena + merge_off[r] */
+    uint32_t *merge_off;      /* merge r is "left right" at arena + merge_off[r] */
     uint32_t *merge_len;
     wisp_strmap merge_map;    /* "left right" -> rank */
 
-    char *pieces;             /* token_to_piece(special = true) of every token */
-    uint64_t *piece_off;
+    char *pieces;             /* token_to_piece(special = true) of every token (< 4 GiB) */
+    uint32_t *piece_off;
     uint32_t *piece_len;
 
     int32_t *special;         /* CONTROL/USER_DEFINED/UNKNOWN ids, longest text first */

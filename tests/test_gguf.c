@@ -245,6 +245,19 @@ static void test_stories260k(void) {
         CHECK(tt0 == 2);
     }
     CHECK(!wisp_gguf_get_arr(g, "general.name", &et, &n, &data));
+
+    /* dropping the arrays (what a model does once its vocabulary has copied them) keeps
+     * keys, types, scalars, strings and tensors */
+    const int64_t n_kv = wisp_gguf_n_kv(g), n_t = wisp_gguf_n_tensors(g);
+    wisp_gguf_drop_arrays(g);
+    wisp_gguf_drop_arrays(g); /* twice is harmless */
+    CHECK(!wisp_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n, &data));
+    CHECK(!wisp_gguf_get_arr(g, "tokenizer.ggml.scores", &et, &n, &data));
+    CHECK(wisp_gguf_n_kv(g) == n_kv && wisp_gguf_n_tensors(g) == n_t);
+    CHECK(wisp_gguf_find_key(g, "tokenizer.ggml.tokens") == 0 && wisp_gguf_kv_type(g, 0) == WISP_GGUF_ARRAY);
+    CHECK(wisp_gguf_get_u32(g, "llama.block_count", &u) && u == 5);
+    CHECK(wisp_gguf_get_str(g, "general.architecture", &s) && strcmp(s.str, "llama") == 0);
+    CHECK(n_t == 0 || wisp_gguf_tensor_at(g, 0)->name.str != NULL);
     wisp_gguf_free(g);
 }
 

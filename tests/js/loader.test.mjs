@@ -5,7 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { Wisp } from '../../js/wisp.js';
-import { bodyReader, BYOB_BYTES } from '../../js/loader.js';
+import { bodyReader, BYOB_BYTES, byobPoolSize } from '../../js/loader.js';
 import { fixture, referenceIds, startServer } from './helpers.mjs';
 
 const REF = (() => { try { return referenceIds('stories260K', 32); } catch { return null; } })();
@@ -88,6 +88,16 @@ test('bodyReader: byte streams are read into one reused buffer; other streams as
     n += value.length;
   }
   assert.equal(n, data.length);
+  // a finished reader's buffer goes to the next reader (one per Range request): no garbage
+  const pooled = byobPoolSize();
+  await r.cancel();
+  assert.equal(byobPoolSize(), pooled + 1);
+  const r1 = bodyReader(new Response(data.subarray(0, 1000)).body);
+  assert.equal(byobPoolSize(), pooled);
+  const first = await r1.read();
+  assert.equal(first.value.buffer.byteLength, BYOB_BYTES);
+  assert.ok(first.value.every((b, i) => b === ((i * 7) & 255)));
+  await r1.cancel();
   const r2 = bodyReader(new ReadableStream({ start(c) { c.enqueue(new Uint8Array([1, 2])); c.close(); } }));
   assert.equal(r2.byob, false);
   assert.deepEqual(Array.from((await r2.read()).value), [1, 2]);
