@@ -865,15 +865,28 @@ void wisp_simd_quantize_row_q8_K(const float *x, void *dst, int64_t n) {
 
 /* ================================================================ attention pieces */
 
-/* Attention's score: an F16 key row against the query held as floats. The scalar F16
- * dot sums in one serial double; here four double partial sums (the products are the
- * same floats, so it differs only by double rounding, far below float precision). */
-float wisp_simd_dot_f16_f32(int64_t n, const wisp_fp16 *x, const float *q) {
+/* Eight finite halves -> two vectors of floats, without the Inf/NaN select of
+ * wisp_v_h2f_x8 (same values for every finite half): the sign-extended half shifted by
+ * 13 puts sign, exponent and mantissa in place once bits 28-30 (copies of the sign)
+ * are cleared; the multiply by 2^112 then rebiases, as in wisp_v_h2f_i32. */
+WISP_VINLINE void h2f_finite_x8(v128_t h8, v128_t *lo, v128_t *hi) {
+    const v128_t m = wasm_i32x4_splat((int32_t)0x8fffe000u), k = wasm_f32x4_splat(0x1p112f);
+    *lo = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shl(wasm_i32x4_extend_low_i16x8(h8), 13), m), k);
+    *hi = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shl(wasm_i32x4_extend_high_i16x8(h8), 13), m), k);
+}
+
+WISP_VINLINE void h2f_x8_any(int finite, v128_t h8, v128_t *lo, v128_t *hi) {
+    if (finite) h2f_finite_x8(h8, lo, hi);
+    else wisp_v_h2f_x8(h8, lo, hi);
+}
+
+/* The score dot (below); finite: the rows hold no Inf/NaN half. */
+WISP_VINLINE float dot_f16_f32_any(int finite, int64_t n, const wisp_fp16 *x, const float *q) {
     v128_t s0 = wasm_f64x2_splat(0.0), s1 = wasm_f64x2_splat(0.0);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         v128_t x0, x1;
-        wisp_v_h2f_x8(wasm_v128_load(x + i), &x0, &x1);
+        h2f_x8_any(finite, wasm_v128_load(x + i), &x0, &x1);
         const v128_t p0 = wasm_f32x4_mul(x0, wasm_v128_load(q + i)), p1 = wasm_f32x4_mul(x1, wasm_v128_load(q + i + 4));
         s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p0));
         s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p0, p0, 2, 3, 2, 3)));
@@ -885,6 +898,11 @@ float wisp_simd_dot_f16_f32(int64_t n, const wisp_fp16 *x, const float *q) {
     for (; i < n; i++) sum += (double)(FP16(x[i]) * q[i]);
     return (float)sum;
 }
+
+/* Attention's score: an F16 key row against the query held as floats. The scalar F16
+ * dot sums in one serial double; here four double partial sums (the products are the
+ * same floats, so it differs only by double rounding, far below float precision). */
+float wisp_simd_dot_f16_f32(int64_t n, const wisp_fp16 *x, const float *q) { return dot_f16_f32_any(0, n, x, q); }
 
 static inline float round_f16_1(float x) { return FP16(wisp_fp32_to_fp16_inline(x)); }
 
@@ -912,40 +930,6 @@ void wisp_simd_r16_axpy(float *acc, const wisp_fp16 *v, float s, int64_t n) {
                         wisp_v_round_f16(wasm_f32x4_add(wasm_v128_load(acc + i + 4), wasm_f32x4_mul(v1, vs))));
     }
     for (; i < n; i++) acc[i] = round_f16_1(acc[i] + FP16(v[i]) * s);
-}
-
-/* Eight finite halves -> two vectors of floats, without the Inf/NaN select of
- * wisp_v_h2f_x8 (same values for every finite half): the sign-extended half shifted by
- * 13 puts sign, exponent and mantissa in place once bits 28-30 (copies of the sign)
- * are cleared; the multiply by 2^112 then rebiases, as in wisp_v_h2f_i32. */
-WISP_VINLINE void h2f_finite_x8(v128_t h8, v128_t *lo, v128_t *hi) {
-    const v128_t m = wasm_i32x4_splat((int32_t)0x8fffe000u), k = wasm_f32x4_splat(0x1p112f);
-    *lo = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shl(wasm_i32x4_extend_low_i16x8(h8), 13), m), k);
-    *hi = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shl(wasm_i32x4_extend_high_i16x8(h8), 13), m), k);
-}
-
-WISP_VINLINE void h2f_x8_any(int finite, v128_t h8, v128_t *lo, v128_t *hi) {
-    if (finite) h2f_finite_x8(h8, lo, hi);
-    else wisp_v_h2f_x8(h8, lo, hi);
-}
-
-/* wisp_simd_dot_f16_f32 with the same products summed in the same order. */
-WISP_VINLINE float dot_f16_f32_any(int finite, int64_t n, const wisp_fp16 *x, const float *q) {
-    v128_t s0 = wasm_f64x2_splat(0.0), s1 = wasm_f64x2_splat(0.0);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v128_t x0, x1;
-        h2f_x8_any(finite, wasm_v128_load(x + i), &x0, &x1);
-        const v128_t p0 = wasm_f32x4_mul(x0, wasm_v128_load(q + i)), p1 = wasm_f32x4_mul(x1, wasm_v128_load(q + i + 4));
-        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p0));
-        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p0, p0, 2, 3, 2, 3)));
-        s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(p1));
-        s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p1, p1, 2, 3, 2, 3)));
-    }
-    const v128_t s = wasm_f64x2_add(s0, s1);
-    double sum = wasm_f64x2_extract_lane(s, 0) + wasm_f64x2_extract_lane(s, 1);
-    for (; i < n; i++) sum += (double)(FP16(x[i]) * q[i]);
-    return (float)sum;
 }
 
 /* Phase 3 of wisp_simd_attn_head for 16 dims [d0, d0 + 16): the accumulator stays in
