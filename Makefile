@@ -42,14 +42,14 @@ clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
 
 # ---------------------------------------------------------------- WebAssembly + JS
-# make wasm       build js/dist/wisp-{mt,st}.{mjs,wasm} (emscripten + binaryen; see wasm/build.sh)
+# make wasm       build js/dist/wisp-{mt,st}[-relaxed].{mjs,wasm} (emscripten + binaryen; see wasm/build.sh)
 # make test-wasm  the C tests compiled with emcc under Node, the JS loader tests (node --test,
 #                 fault-injecting HTTP server) and headless Chromium (playwright-core + /usr/bin/chromium)
 .PHONY: wasm test-wasm test-wasm-c test-wasm-js test-browser
 all: wasm
 test: test-wasm
 
-js/dist/.stamp: wasm/build.sh wasm/exports.c wasm/node-shim.js $(wildcard src/*.c src/*.h)
+js/dist/.stamp: wasm/build.sh wasm/relaxed.sh wasm/relaxed-stub.js wasm/exports.c wasm/node-shim.js $(wildcard src/*.c src/*.h)
 	./wasm/build.sh
 	@touch $@
 wasm: js/dist/.stamp
@@ -60,6 +60,7 @@ node_modules/playwright-core/package.json: package.json
 
 test-wasm-c:
 	./tests/js/run-c-tests-wasm.sh
+	RELAXED=1 ./tests/js/run-c-tests-wasm.sh test_simd test_quants test_conformance
 
 test-wasm-js: wasm
 	node --test tests/js/

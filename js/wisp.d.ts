@@ -26,6 +26,10 @@ export interface LoadOptions {
   threads?: number;
   /** 'auto' (default): mt when crossOriginIsolated && SharedArrayBuffer (always in Node), else st. */
   variant?: 'auto' | 'mt' | 'st';
+  /** 'auto' (default): the relaxed-SIMD build where the engine validates relaxed SIMD (faster
+   * int8 dots for Q4/Q5 weights, same results), else plain SIMD128. 'relaxed' fails with
+   * UNSUPPORTED where it is missing; 'base' always takes plain SIMD128. */
+  simd?: 'auto' | 'relaxed' | 'base';
   /** KV cache size in tokens. Default: min(trained context, 4096). */
   contextSize?: number;
   /** Use the Cache Storage API for URL sources (browsers; no-op in Node). Default true. */
@@ -65,6 +69,8 @@ export interface ModelInfo {
   chatTemplate: string | null;
   variant: 'mt' | 'st';
   variantReason: string;
+  /** the build running: 'relaxed' (relaxed-SIMD int8 dot) or 'base' (SIMD128 only) */
+  simd: 'relaxed' | 'base';
   threads: number;
   source: string;
   /** 'range' | 'sequential' (server ignored Range) | 'blob' | 'cache' */

@@ -1,7 +1,7 @@
 // wisp.js — the public JavaScript API (plain ES module; browsers and Node >= 20).
 //
 //   import { Wisp } from './wisp.js';
-//   const model = await Wisp.load(url | File | Blob, { threads, variant, contextSize, cache, sha256, signal, onProgress });
+//   const model = await Wisp.load(url | File | Blob, { threads, variant, simd, contextSize, cache, sha256, signal, onProgress });
 //   for await (const ev of model.generate('Once upon a time', { maxTokens: 64 })) ...
 //
 // The engine runs in a dedicated worker (js/worker.js; its protocol is documented at the
@@ -454,6 +454,8 @@ async function load(source, options = {}) {
   const requested = options.variant || 'auto';
   if (!['auto', 'mt', 'st'].includes(requested)) throw new WispError('INVALID_ARG', `variant must be 'auto', 'mt' or 'st'`);
   const pick = pickVariant(requested);
+  const simd = options.simd || 'auto';
+  if (!['auto', 'relaxed', 'base'].includes(simd)) throw new WispError('INVALID_ARG', `simd must be 'auto', 'relaxed' or 'base'`);
   const hw = hardwareConcurrency() || (isNode ? await nodeCpus() : 1);
   let threads = options.threads == null ? hw : Math.floor(options.threads);
   if (!(threads >= 1)) throw new WispError('INVALID_ARG', `threads must be >= 1`);
@@ -474,6 +476,7 @@ async function load(source, options = {}) {
     source: src,
     variant: pick.variant,
     variantReason: pick.reason,
+    simd,
     allowFallback: requested === 'auto',
     threads,
     contextSize: options.contextSize | 0,

@@ -9,7 +9,8 @@
 //                             {type: 'token', id, token, text}
 //                             {type: 'log', level, message}
 // ops (args):
-//   load       {source: url string | Blob, variant: 'mt'|'st', variantReason, threads, contextSize,
+//   load       {source: url string | Blob, variant: 'mt'|'st', variantReason, simd: 'auto'|'relaxed'|'base',
+//               threads, contextSize,
 //               cache, sha256, distUrl, chunkSize, concurrency, retries, retryDelayMs, headerBytes}
 //              -> info (see wisp.d.ts ModelInfo). Emits progress events with the load's id.
 //   tokenize   {text, addBos, parseSpecial} -> number[]
@@ -88,10 +89,21 @@ function pthreadWorkerUrl(u) {
   return pthreadBlob.url;
 }
 
+// A module whose one function uses i16x8.relaxed_dot_i8x16_i7x16_s (0xfd 0x112): engines
+// that validate it run the "-relaxed" builds (wasm/build.sh), whose Q4/Q5 kernels use that
+// int8 dot. Checked here, in the engine that will compile the module.
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 43, 1, 41, 0,
+  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  253, 146, 2, 11]);
+function relaxedSimdSupported() {
+  try { return WebAssembly.validate(RELAXED_PROBE); } catch { return false; }
+}
+
 async function instantiate(args) {
   const dist = args.distUrl;
-  const glue = new URL(`wisp-${args.variant}.mjs`, dist);
-  const wasmUrl = new URL(`wisp-${args.variant}.wasm`, dist);
+  const name = `wisp-${args.variant}${args.simd === 'relaxed' ? '-relaxed' : ''}`;
+  const glue = new URL(`${name}.mjs`, dist);
+  const wasmUrl = new URL(`${name}.wasm`, dist);
   let modPromise;
   if (isNode) {
     const fs = await import('node:fs/promises');
@@ -173,20 +185,33 @@ async function opLoad(id, args) {
   running.set(id, { abort: () => ctl.abort() });
   try {
     variant = args.variant;
+    // relaxed SIMD where the engine has it ('auto'), or as asked
+    const wantSimd = args.simd || 'auto';
+    const haveRelaxed = relaxedSimdSupported();
+    if (wantSimd === 'relaxed' && !haveRelaxed) {
+      throw new WispError('UNSUPPORTED', 'simd "relaxed" needs a WebAssembly engine with relaxed SIMD (Chrome/Edge 114+, Firefox 120+; Node.js 20 with --experimental-wasm-relaxed-simd)');
+    }
+    args = { ...args, simd: wantSimd === 'base' || !haveRelaxed ? 'base' : 'relaxed' };
     // an abort is honoured while the module starts too (instantiation never looks at the
     // signal; a start that never finishes must not make the load unabortable)
     const aborted = new Promise((_, reject) => ctl.signal.addEventListener('abort', () => reject(abortError('model load aborted')), { once: true }));
     aborted.catch(() => {});
-    try {
-      M = await Promise.race([instantiate(args), aborted]);
-    } catch (e) {
-      if (args.variant === 'mt' && args.allowFallback && !ctl.signal.aborted) {
-        log(`mt variant failed to start (${e.message || e}); falling back to st`, 'warn');
-        variant = 'st';
-        args = { ...args, variant: 'st', variantReason: `mt failed to start: ${e.message || e}` };
+    for (;;) {
+      try {
         M = await Promise.race([instantiate(args), aborted]);
-      } else {
-        throw e;
+        break;
+      } catch (e) {
+        if (ctl.signal.aborted) throw e;
+        if (args.simd === 'relaxed' && wantSimd === 'auto') {
+          log(`relaxed-SIMD build failed to start (${e.message || e}); using the plain SIMD128 build`, 'warn');
+          args = { ...args, simd: 'base' };
+        } else if (args.variant === 'mt' && args.allowFallback) {
+          log(`mt variant failed to start (${e.message || e}); falling back to st`, 'warn');
+          variant = 'st';
+          args = { ...args, variant: 'st', variantReason: `mt failed to start: ${e.message || e}` };
+        } else {
+          throw e;
+        }
       }
     }
     if (ctl.signal.aborted) throw abortError();
@@ -350,6 +375,7 @@ async function opLoad(id, args) {
       fileBytes: res.total,
       variant,
       variantReason: args.variantReason,
+      simd: args.simd,
       threads: variant === 'mt' ? args.threads : 1,
       source: typeof args.source === 'string' ? args.source : (args.source.name || 'Blob'),
       loadMode: fromCache ? 'cache' : res.mode,

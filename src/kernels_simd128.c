@@ -142,7 +142,14 @@ WISP_VINLINE float combine1(int kind, float fsum, float xd, float xm, float yd, 
  * any order and every float operation is unchanged, so results stay bit-identical to
  * the scalar kernels (tests/test_simd.c checks it against them). */
 
+#if WISP_RELAXED_SIMD
+/* relaxed builds add, at +320, int8 q[4][32]: the quants as they are (the Q4/Q5 kernels
+ * multiply them by the weights' 4/5-bit values with the relaxed i8 x i7 dot) */
+#define P32_Q8 320
+#define P32_GROUP 448
+#else
 #define P32_GROUP 320
+#endif
 
 size_t wisp_simd_p32_size(int64_t n) { return (size_t)((n / 32 + 3) / 4) * P32_GROUP; }
 
@@ -167,6 +174,10 @@ static void p32_prep(const uint8_t *y, uint8_t *yp, int64_t n, int has_s) {
         wasm_v128_store(q + 16, wasm_i16x8_shr(lo, 8));
         wasm_v128_store(q + 32, wasm_i16x8_shr(wasm_i16x8_shl(hi, 8), 8));
         wasm_v128_store(q + 48, wasm_i16x8_shr(hi, 8));
+#if WISP_RELAXED_SIMD
+        wasm_v128_store(g + P32_Q8 + 32 * k, lo);
+        wasm_v128_store(g + P32_Q8 + 32 * k + 16, hi);
+#endif
     }
 }
 void wisp_simd_p32_prep_q8_0(const void *y, void *yp, int64_t n) { p32_prep((const uint8_t *)y, (uint8_t *)yp, n, 0); }
@@ -287,6 +298,99 @@ WISP_VINLINE void dotp32(int kind, int nc, int64_t n, const uint8_t *x, const ui
     for (int c = 0; c < nc; c++) out[c] = acc[c];
 }
 
+#if WISP_RELAXED_SIMD
+/* The Q4/Q5 weights with the relaxed i8 x i7 dot. Their quants are 0..15 / 0..31 (the
+ * -8 / -16 offset is taken off through the activation sums, as above), so they are the
+ * i7 operand, the activation's int8 quants the other; one instruction does 16 products
+ * and adds them in pairs. A block is two i8x16 in natural order: the low nibbles are
+ * elements 0..15, the high ones 16..31 (Q5: plus bit j of qh as 0x10 of element j).
+ * The i16 lanes cannot overflow: 4 products of at most 31 * 128 per lane. */
+WISP_VINLINE void decode32_i8(int kind, const uint8_t *b, v128_t w[2], int *off) {
+    const int q5 = kind == K_Q5_0 || kind == K_Q5_1;
+    const v128_t v = wasm_v128_load(b + (kind == K_Q4_0 ? 2 : kind == K_Q4_1 ? 4 : kind == K_Q5_0 ? 6 : 8));
+    w[0] = wasm_v128_and(v, wasm_i8x16_splat(0x0F));
+    w[1] = wasm_u8x16_shr(v, 4);
+    *off = kind == K_Q4_0 ? 8 : kind == K_Q5_0 ? 16 : 0;
+    if (q5) {
+        uint32_t qh;
+        memcpy(&qh, b + (kind == K_Q5_1 ? 4 : 2), 4);
+        const v128_t h = wasm_i32x4_splat((int32_t)qh);
+        const v128_t bits = wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+        const v128_t x10 = wasm_i8x16_splat(0x10);
+        /* lane j of the low half reads byte j / 8 of qh, of the high half byte 2 + j / 8 */
+        const v128_t h0 = wasm_i8x16_shuffle(h, h, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+        const v128_t h1 = wasm_i8x16_shuffle(h, h, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+        w[0] = wasm_v128_or(w[0], wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(h0, bits), bits), x10));
+        w[1] = wasm_v128_or(w[1], wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(h1, bits), bits), x10));
+    }
+}
+
+/* i16 lanes of one block's products (sum of the 8 lanes = the block's integer dot) */
+WISP_VINLINE v128_t dot32_i8(const v128_t w[2], const uint8_t *q) {
+    return wasm_i16x8_add(wisp_v_rdot_i8_i7(wasm_v128_load(q), w[0]), wisp_v_rdot_i8_i7(wasm_v128_load(q + 16), w[1]));
+}
+
+WISP_VINLINE void dotp32_i8(int kind, int nc, int64_t n, const uint8_t *x, const uint8_t *yp, size_t byp,
+                            float *out) {
+    const size_t bx = XSIZE(kind);
+    const int64_t nb = n / 32;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int c = 0; c < nc; c++) acc[c] = out[c];
+    int64_t i = 0;
+    int off = 0;
+    for (; i + 4 <= nb; i += 4) {
+        const uint8_t *xb = x + (size_t)i * bx;
+        const uint8_t *g0 = yp + (size_t)(i / 4) * P32_GROUP;
+        const v128_t xd = h2f_gather4(xb, bx);
+        const v128_t xm = HAS_M(kind) ? h2f_gather4(xb + 2, bx) : xd;
+        v128_t w[8];
+        for (int k = 0; k < 4; k++) decode32_i8(kind, xb + k * bx, w + 2 * k, &off);
+#if defined(__clang__)
+#pragma clang loop unroll(disable)
+#endif
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *g = g0 + (size_t)c * byp;
+            v128_t is = wisp_v_hsum4_i32(wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w, g + P32_Q8)),
+                                         wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w + 2, g + P32_Q8 + 32)),
+                                         wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w + 4, g + P32_Q8 + 64)),
+                                         wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w + 6, g + P32_Q8 + 96)));
+            if (off) is = wasm_i32x4_sub(is, wasm_i32x4_shl(wasm_v128_load(g + 16), off == 8 ? 3 : 4));
+            const v128_t r = combine4(kind, wasm_f32x4_convert_i32x4(is), xd, xm, wasm_v128_load(g),
+                                      wasm_v128_load(g + 32));
+            float a = acc[c];
+            a += wasm_f32x4_extract_lane(r, 0);
+            a += wasm_f32x4_extract_lane(r, 1);
+            a += wasm_f32x4_extract_lane(r, 2);
+            a += wasm_f32x4_extract_lane(r, 3);
+            acc[c] = a;
+        }
+    }
+    for (; i < nb; i++) {
+        const uint8_t *xb = x + (size_t)i * bx;
+        v128_t w[2];
+        decode32_i8(kind, xb, w, &off);
+        const float xd = FP16(ld16(xb)), xm = HAS_M(kind) ? FP16(ld16(xb + 2)) : 0.0f;
+        const int k = (int)(i % 4);
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *g = yp + (size_t)c * byp + (size_t)(i / 4) * P32_GROUP;
+            int32_t sum;
+            float yd, ys;
+            memcpy(&sum, g + 16 + 4 * k, 4);
+            memcpy(&yd, g + 4 * k, 4);
+            memcpy(&ys, g + 32 + 4 * k, 4);
+            const int32_t si =
+                wisp_v_hsum_i32(wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w, g + P32_Q8 + 32 * k))) - off * sum;
+            acc[c] += combine1(kind, (float)si, xd, xm, yd, ys);
+        }
+    }
+    for (int c = 0; c < nc; c++) out[c] = acc[c];
+}
+#define DOTP32(kind, nc, n, x, yp, byp, out)                                                          \
+    ((kind) == K_Q8_0 ? dotp32(kind, nc, n, x, yp, byp, out) : dotp32_i8(kind, nc, n, x, yp, byp, out))
+#else
+#define DOTP32 dotp32
+#endif
+
 /* On plain Q8_0 / Q8_1 rows (the traits' vec_dot / vec_dot4): prepared a chunk at a time
  * on the stack, the running sums carried from chunk to chunk. */
 WISP_VINLINE void dot32_plain(int kind, int nc, int64_t n, const uint8_t *x, const uint8_t *y, size_t by,
@@ -300,19 +404,19 @@ WISP_VINLINE void dot32_plain(int kind, int nc, int64_t n, const uint8_t *x, con
     for (int64_t b0 = 0; b0 < nb; b0 += CH) {
         const int64_t m = nb - b0 < CH ? nb - b0 : CH;
         for (int c = 0; c < nc; c++) p32_prep(y + (size_t)c * by + (size_t)b0 * yb, yp[c], m * 32, has_s);
-        dotp32(kind, nc, m * 32, x + (size_t)b0 * bx, yp[0], sizeof yp[0], out);
+        DOTP32(kind, nc, m * 32, x + (size_t)b0 * bx, yp[0], sizeof yp[0], out);
     }
 }
 
 #define DEF_DOTP32(name, kind)                                                                       \
     float wisp_simd_vec_dotp_##name(int64_t n, const void *x, const void *yp) {                     \
         float r = 0.0f;                                                                             \
-        dotp32(kind, 1, n, (const uint8_t *)x, (const uint8_t *)yp, 0, &r);                          \
+        DOTP32(kind, 1, n, (const uint8_t *)x, (const uint8_t *)yp, 0, &r);                          \
         return r;                                                                                   \
     }                                                                                               \
     void wisp_simd_vec_dot4p_##name(int64_t n, const void *x, const void *yp, size_t byp, float out[4]) { \
         for (int c = 0; c < 4; c++) out[c] = 0.0f;                                                  \
-        dotp32(kind, 4, n, (const uint8_t *)x, (const uint8_t *)yp, byp, out);                      \
+        DOTP32(kind, 4, n, (const uint8_t *)x, (const uint8_t *)yp, byp, out);                      \
     }                                                                                               \
     float wisp_simd_vec_dot_##name(int64_t n, const void *x, const void *y) {                       \
         float r;                                                                                    \

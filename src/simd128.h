@@ -123,5 +123,25 @@ WISP_VINLINE v128_t wisp_v_dot_i8x16(v128_t a, v128_t b) {
     return wasm_i32x4_add(lo, hi);
 }
 
+/* i16x8.relaxed_dot_i8x16_i7x16_s (relaxed SIMD): lane k = a[2k]*b[2k] + a[2k+1]*b[2k+1],
+ * a int8, b in 0..127 (where both readings of b agree, so the result is exact and the
+ * same on every engine; x64 V8 emits one pmaddubsw). Only in builds with
+ * WISP_RELAXED_SIMD: the browser's relaxed variant, and natively (emulated) so the same
+ * kernels are tested here. Emscripten 3.1.6's LLVM has no builtin for it, so the wasm
+ * build calls a placeholder import that wasm/relaxed.sh turns into the instruction. */
+#if WISP_RELAXED_SIMD
+#if defined(__wasm_simd128__)
+__attribute__((import_module("env"), import_name("wisp_relaxed_dot_i8x16_i7x16_s"), const)) v128_t
+wisp_relaxed_dot_i8x16_i7x16_s(v128_t a, v128_t b);
+#define wisp_v_rdot_i8_i7(a, b) wisp_relaxed_dot_i8x16_i7x16_s((a), (b))
+#else
+WISP_VINLINE v128_t wisp_v_rdot_i8_i7(v128_t a, v128_t b) {
+    const v128_t ae = wasm_i16x8_shr(wasm_i16x8_shl(a, 8), 8), ao = wasm_i16x8_shr(a, 8);
+    const v128_t be = wasm_v128_and(b, wasm_i16x8_splat(0xFF)), bo = wasm_u16x8_shr(b, 8);
+    return wasm_i16x8_add(wasm_i16x8_mul(ae, be), wasm_i16x8_mul(ao, bo));
+}
+#endif
+#endif
+
 #endif /* WISP_HAVE_SIMD128 */
 #endif

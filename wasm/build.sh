@@ -17,12 +17,18 @@
 # no Emscripten filesystem (models are streamed by JS into the weights buffer), and the
 # exported surface is exactly wasm/exports.c (EMSCRIPTEN_KEEPALIVE) + malloc/free.
 #
+# Each variant is built twice: plain SIMD128, and "-relaxed" with the relaxed-SIMD
+# int8 dot (-DWISP_RELAXED_SIMD=1; Chrome/Edge 114+, Firefox 120+; the worker picks it
+# when WebAssembly.validate accepts a relaxed instruction). Emscripten 3.1.6 cannot emit
+# that instruction, so the relaxed build calls a placeholder import (wasm/relaxed-stub.js)
+# that wasm/relaxed.sh turns into the instruction before wasm-opt runs.
+#
 # Output (js/wisp.js finds it relative to import.meta.url as ./dist/):
-#   js/dist/wisp-mt.mjs  js/dist/wisp-mt.wasm  js/dist/wisp-mt.worker.js
-#   js/dist/wisp-st.mjs  js/dist/wisp-st.wasm
+#   js/dist/wisp-mt.mjs  js/dist/wisp-mt.wasm  js/dist/wisp-mt.worker.js  (+ wisp-mt-relaxed.*)
+#   js/dist/wisp-st.mjs  js/dist/wisp-st.wasm                             (+ wisp-st-relaxed.*)
 #   js/dist/package.json ({"type":"commonjs"}: the pthread worker script is CommonJS in Node)
 #
-# Usage: wasm/build.sh [mt|st|all]   env: EMCC (emcc), WASM_OPT (wasm-opt), WASM_OPT_LEVEL (-O3), OUT
+# Usage: wasm/build.sh [mt|st|all] (each with its -relaxed twin)   env: EMCC (emcc), WASM_OPT (wasm-opt), WASM_OPT_LEVEL (-O3), OUT
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${OUT:-$ROOT/js/dist}"
@@ -57,10 +63,17 @@ build_variant() {
   local v="$1"; shift
   local t0=$SECONDS
   echo "build.sh: building $v -> $OUT/wisp-$v.{mjs,wasm}"
-  "$EMCC" "${COMMON[@]}" "$@" "${SRCS[@]}" -o "$OUT/wisp-$v.mjs"
+  local feats=(--enable-simd --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int)
+  case "$v" in mt*) feats+=(--enable-threads) ;; esac
+  case "$v" in
+    *-relaxed)
+      "$EMCC" "${COMMON[@]}" "$@" -DWISP_RELAXED_SIMD=1 --js-library "$ROOT/wasm/relaxed-stub.js" \
+        "${SRCS[@]}" -o "$OUT/wisp-$v.mjs"
+      "$ROOT/wasm/relaxed.sh" "$OUT/wisp-$v.wasm" "$OUT/wisp-$v.wasm"
+      feats+=(--enable-relaxed-simd) ;;
+    *) "$EMCC" "${COMMON[@]}" "$@" "${SRCS[@]}" -o "$OUT/wisp-$v.mjs" ;;
+  esac
   if command -v "$WASM_OPT" >/dev/null; then
-    local feats=(--enable-simd --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int)
-    [ "$v" = mt ] && feats+=(--enable-threads)
     "$WASM_OPT" "$WASM_OPT_LEVEL" "${feats[@]}" "$OUT/wisp-$v.wasm" -o "$OUT/wisp-$v.wasm.tmp"
     mv "$OUT/wisp-$v.wasm.tmp" "$OUT/wisp-$v.wasm"
   else
@@ -69,10 +82,11 @@ build_variant() {
   echo "build.sh: $v done in $((SECONDS - t0))s: $(stat -c %s "$OUT/wisp-$v.wasm") bytes wasm"
 }
 
+MT_FLAGS=(-pthread -sUSE_PTHREADS=1 -sINITIAL_MEMORY=32MB "-sPTHREAD_POOL_SIZE=Module['wispPoolSize']|0" -sPTHREAD_POOL_SIZE_STRICT=2)
+ST_FLAGS=(-DWISP_NO_THREADS -sINITIAL_MEMORY=16MB)
 case "$WHICH" in
-  mt|all) build_variant mt -pthread -sUSE_PTHREADS=1 -sINITIAL_MEMORY=32MB \
-            "-sPTHREAD_POOL_SIZE=Module['wispPoolSize']|0" -sPTHREAD_POOL_SIZE_STRICT=2 ;;&
-  st|all) build_variant st -DWISP_NO_THREADS -sINITIAL_MEMORY=16MB ;;
+  mt|all) build_variant mt "${MT_FLAGS[@]}"; build_variant mt-relaxed "${MT_FLAGS[@]}" ;;&
+  st|all) build_variant st "${ST_FLAGS[@]}"; build_variant st-relaxed "${ST_FLAGS[@]}" ;;
   mt) ;;
   *) echo "usage: $0 [mt|st|all]" >&2; exit 2 ;;
 esac
