@@ -36,5 +36,5 @@ if grep -qE "$esc([ )]|\$)" "$tmp/r.wat"; then
 fi
 n="$(grep -c 'i16x8.dot_i8x16_i7x16_s' "$tmp/r.wat" || true)"
 [ "$n" -gt 0 ] || { echo "relaxed.sh: no relaxed dot after the rewrite" >&2; exit 1; }
-"$WASM_AS" "${feats[@]}" "$tmp/r.wat" -o "$OUT"
+"$WASM_AS" -g "${feats[@]}" "$tmp/r.wat" -o "$OUT" # -g: keep the names (wasm-opt drops them later unless asked)
 echo "relaxed.sh: $n relaxed dots in $OUT"

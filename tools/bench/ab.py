@@ -63,7 +63,9 @@ def main():
                             break
                     model = os.path.join(ROOT, 'build/models-big', m + '.gguf')
                     if a.node:
-                        cmd = ['node', os.path.join(path, 'tools/bench/node-bench.mjs'), model, '-t', str(t), '-n', a.n,
+                        # AB_NODE_FLAGS: extra node flags, e.g. --experimental-wasm-relaxed-simd
+                        cmd = ['node', *os.environ.get('AB_NODE_FLAGS', '').split(),
+                               os.path.join(path, 'tools/bench/node-bench.mjs'), model, '-t', str(t), '-n', a.n,
                                '-r', '1', '--json']
                         env = dict(os.environ, NODE_PATH='/usr/share/nodejs')
                     else:
