@@ -176,11 +176,15 @@ wisp_status wisp_context_init(const wisp_model *m, const wisp_context_params *pa
     bool ok = c->pool && c->k_cache && c->v_cache && c->x && c->xb && c->q && c->k && c->v && c->att &&
               c->hb && c->hb2 && c->rope && act_ok && c->logits && c->attn;
     for (int i = 0; ok && i < nth; i++) {
+#if WISP_HAVE_SIMD128
+        c->attn[i].qf = (float *)alloc_array(hp->head_dim, WISP_ATTN_GROUP, sizeof(float), &total);
+        c->attn[i].sc = (float *)alloc_array(c->n_ctx, 2 * WISP_ATTN_GROUP, sizeof(float), &total);
+        ok = c->attn[i].qf && c->attn[i].sc;
+#else
         c->attn[i].q16 = (wisp_fp16 *)alloc_array(hp->head_dim, 1, sizeof(wisp_fp16), &total);
         c->attn[i].acc16 = (wisp_fp16 *)alloc_array(hp->head_dim, 1, sizeof(wisp_fp16), &total);
-        c->attn[i].qf = (float *)alloc_array(hp->head_dim, 1, sizeof(float), &total);
-        c->attn[i].sc = (float *)alloc_array(c->n_ctx, 2, sizeof(float), &total);
-        ok = c->attn[i].q16 && c->attn[i].acc16 && c->attn[i].qf && c->attn[i].sc;
+        ok = c->attn[i].q16 && c->attn[i].acc16;
+#endif
     }
     if (!ok) {
         wisp_context_free(c);

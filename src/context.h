@@ -12,17 +12,26 @@
 
 #include "model.h"
 #include "quant.h"
+#include "simd128.h"
 #include "threadpool.h"
 #include "wisp.h"
 
 #define WISP_ACT_SLOTS 4
 
 /* Per-thread attention scratch. */
+/* Query heads of one KV group handled by one attention job (SIMD builds: K/V rows are
+ * converted from halves once for all of them; the scalar path takes one head a job). */
+#if WISP_HAVE_SIMD128
+#define WISP_ATTN_GROUP 4
+#else
+#define WISP_ATTN_GROUP 1
+#endif
+
 typedef struct wisp_attn_scratch {
-    wisp_fp16 *q16;     /* (head_dim) query rounded to F16, as ggml does for F16 K */
-    wisp_fp16 *acc16;   /* (head_dim) running weighted sum of V rows, F16 as in ggml */
-    float *qf;          /* SIMD path: the same F16 query held as floats (values are halves) */
-    float *sc;          /* SIMD path: (2 * n_ctx) scores and softmax factors of one head */
+    wisp_fp16 *q16;     /* scalar path: (head_dim) query rounded to F16, as ggml does for F16 K */
+    wisp_fp16 *acc16;   /* scalar path: (head_dim) running weighted sum of V rows, F16 as in ggml */
+    float *qf;          /* SIMD path: (WISP_ATTN_GROUP * head_dim) the F16 queries held as floats */
+    float *sc;          /* SIMD path: (WISP_ATTN_GROUP * 2 * n_ctx) scores and softmax factors */
 } wisp_attn_scratch;
 
 struct wisp_context {

@@ -354,7 +354,24 @@ typedef struct attn_job {
     uint32_t p0;  /* position of the chunk's first token */
     int64_t T;
     const act_set *out;  /* non-NULL: convert each head's output for wo right away */
+    uint32_t gs;         /* query heads per job (of one KV group; the group's last may have fewer) */
+    uint32_t per_kv;     /* jobs per KV head and token: ceil(group / gs) */
 } attn_job;
+
+/* Query heads per attention job: a whole KV group (up to WISP_ATTN_GROUP), so its K/V
+ * rows are converted once for all its heads, unless that leaves fewer than two jobs per
+ * thread (decode of a model with few KV heads): then halved, for balance. */
+static void attn_job_split(attn_job *j, const wisp_hparams *hp, int nth) {
+    const uint32_t group = hp->n_head / hp->n_head_kv;
+    uint32_t gs = group < WISP_ATTN_GROUP ? group : WISP_ATTN_GROUP;
+    for (;;) {
+        const uint32_t per = (group + gs - 1) / gs;
+        if (gs == 1 || j->T * hp->n_head_kv * per >= 2 * (int64_t)nth) break;
+        gs = (gs + 1) / 2;
+    }
+    j->gs = gs;
+    j->per_kv = (group + gs - 1) / gs;
+}
 
 /* Attention for one (token, head) pair, computed as ggml's CPU flash-attention kernel
  * does with an F16 KV cache (llama.cpp's configuration for our references): the query
@@ -374,20 +391,27 @@ static void attn_chunk(void *arg, int chunk, int ith) {
     wisp_attn_scratch *s = &c->attn[ith];
     const size_t layer_off = (size_t)j->layer * hp->n_head_kv * n_ctx * hd;
     {
-        const int64_t t = j->T - 1 - chunk / hp->n_head;
-        const uint32_t h = (uint32_t)(chunk % hp->n_head);
-        const uint32_t kvh = h / group;
+        /* later tokens (longer rows) first: the pool hands out chunks in order */
+        const int64_t per_t = (int64_t)hp->n_head_kv * j->per_kv;
+        const int64_t t = j->T - 1 - chunk / per_t;
+        const uint32_t kvh = (uint32_t)(chunk % per_t / j->per_kv);
+        const uint32_t sub = (uint32_t)(chunk % per_t % j->per_kv);
+        const uint32_t h0 = kvh * group + sub * j->gs;
+        const uint32_t nh = group - sub * j->gs < j->gs ? group - sub * j->gs : j->gs;
         const int64_t n_kv = (int64_t)j->p0 + t + 1; /* causal: positions 0..p0+t */
-        const float *q = c->q + t * QD + (int64_t)h * hd;
         const wisp_fp16 *kh = c->k_cache + layer_off + (size_t)kvh * n_ctx * hd;
         const wisp_fp16 *vh = c->v_cache + layer_off + (size_t)kvh * n_ctx * hd;
 #if WISP_HAVE_SIMD128
-        /* the F16 query is held as floats whose values are halves */
-        wisp_simd_round_f16_row(s->qf, q, hd);
-        wisp_simd_attn_head(hd, n_kv, kh, vh, s->qf, scale,
-                            !atomic_load_explicit(&c->kv_nonfinite, memory_order_relaxed), s->sc,
-                            c->att + t * QD + (int64_t)h * hd);
+        /* the F16 queries are held as floats whose values are halves */
+        wisp_simd_round_f16_row(s->qf, c->q + t * QD + (int64_t)h0 * hd, (int64_t)nh * hd);
+        wisp_simd_attn_heads(hd, n_kv, kh, vh, s->qf, (int)nh, scale,
+                             !atomic_load_explicit(&c->kv_nonfinite, memory_order_relaxed), s->sc,
+                             c->att + t * QD + (int64_t)h0 * hd);
+        if (j->out) act_fill(j->out, t, (int64_t)h0 * hd, (int64_t)(h0 + nh) * hd);
 #else
+        const uint32_t h = h0; /* one head a job (WISP_ATTN_GROUP 1) */
+        (void)nh;
+        const float *q = c->q + t * QD + (int64_t)h * hd;
         const wisp_quant_traits *f16 = wisp_quant_get(WISP_TYPE_F16);
         wisp_fp16 *acc = s->acc16;
         float S = 0.0f, M = -INFINITY;
@@ -412,9 +436,8 @@ static void attn_chunk(void *arg, int chunk, int ith) {
         const float s_inv = S == 0.0f ? 0.0f : 1.0f / S;
         float *o = c->att + t * QD + (int64_t)h * hd;
         for (int64_t d = 0; d < hd; d++) o[d] = wisp_fp16_to_fp32(acc[d]) * s_inv;
-#endif
-
         if (j->out) act_fill(j->out, t, (int64_t)h * hd, (int64_t)(h + 1) * hd);
+#endif
     }
 }
 
@@ -474,8 +497,9 @@ static void attn_block(wisp_context *c, uint32_t l, uint32_t p0, int64_t T) {
     mm_seg o;
     mm_seg_init(&o, c, &ly->wo, &ao, c->x, E, NULL, MM_ADD);
     const bool fold = hd % act_unit(&ao) == 0;
-    attn_job aj = {c, l, p0, T, fold ? &ao : NULL};
-    run(c, attn_chunk, &aj, (int)(T * hp->n_head));
+    attn_job aj = {c, l, p0, T, fold ? &ao : NULL, 1, 1};
+    attn_job_split(&aj, hp, wisp_pool_size(c->pool));
+    run(c, attn_chunk, &aj, (int)(T * hp->n_head_kv * aj.per_kv));
     if (!fold) norm_rows(c, NULL, NULL, T, &ao);
 
     matmul(c, &o, T); /* x += att · wo */

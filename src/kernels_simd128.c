@@ -1036,76 +1036,136 @@ void wisp_simd_r16_axpy(float *acc, const wisp_fp16 *v, float s, int64_t n) {
     for (; i < n; i++) acc[i] = round_f16_1(acc[i] + FP16(v[i]) * s);
 }
 
-/* Phase 3 of wisp_simd_attn_head for 16 dims [d0, d0 + 16): the accumulator stays in
- * four registers across all positions. */
-WISP_VINLINE void attn_acc16(int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *v, const float *ms,
-                             const float *vs, int64_t d0, float *out, float s_inv) {
-    v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+/* Attention for NH (1..4) query heads that read the same K and V rows (grouped-query
+ * attention): each K or V row is converted from halves once for all of them. Per head,
+ * every float operation is the one-head computation's, in the same order.
+ * Scratch per head j: scores/V weights at sc + j * st, rescale factors at ms + j * st. */
+
+/* 1: every score (independent of each other: no serial chain through the max); per
+ * head exactly dot_f16_f32_any's double sums */
+WISP_VINLINE void attn_scores(const int NH, int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *k,
+                              const float *qf, float scale, float *sc, int64_t st) {
     for (int64_t p = 0; p < n_kv; p++) {
-        if (ms[p] != 1.0f) { /* the max grew: rescale (round16(a * 1) = a, so 1 is skipped) */
-            const v128_t m = wasm_f32x4_splat(ms[p]);
-            a0 = wisp_v_round_f16(wasm_f32x4_mul(a0, m));
-            a1 = wisp_v_round_f16(wasm_f32x4_mul(a1, m));
-            a2 = wisp_v_round_f16(wasm_f32x4_mul(a2, m));
-            a3 = wisp_v_round_f16(wasm_f32x4_mul(a3, m));
+        const wisp_fp16 *x = k + p * hd;
+        v128_t s0[4], s1[4];
+        for (int j = 0; j < NH; j++) s0[j] = s1[j] = wasm_f64x2_splat(0.0);
+        int64_t i = 0;
+        for (; i + 8 <= hd; i += 8) {
+            v128_t x0, x1;
+            h2f_x8_any(finite, wasm_v128_load(x + i), &x0, &x1);
+            for (int j = 0; j < NH; j++) {
+                const float *q = qf + j * hd;
+                const v128_t p0 = wasm_f32x4_mul(x0, wasm_v128_load(q + i));
+                const v128_t p1 = wasm_f32x4_mul(x1, wasm_v128_load(q + i + 4));
+                s0[j] = wasm_f64x2_add(s0[j], wasm_f64x2_promote_low_f32x4(p0));
+                s1[j] = wasm_f64x2_add(s1[j], wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p0, p0, 2, 3, 2, 3)));
+                s0[j] = wasm_f64x2_add(s0[j], wasm_f64x2_promote_low_f32x4(p1));
+                s1[j] = wasm_f64x2_add(s1[j], wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(p1, p1, 2, 3, 2, 3)));
+            }
         }
-        const wisp_fp16 *row = v + p * hd + d0;
-        const v128_t s = wasm_f32x4_splat(vs[p]);
-        v128_t v0, v1, v2, v3;
-        h2f_x8_any(finite, wasm_v128_load(row), &v0, &v1);
-        h2f_x8_any(finite, wasm_v128_load(row + 8), &v2, &v3);
-        a0 = wisp_v_round_f16(wasm_f32x4_add(a0, wasm_f32x4_mul(v0, s)));
-        a1 = wisp_v_round_f16(wasm_f32x4_add(a1, wasm_f32x4_mul(v1, s)));
-        a2 = wisp_v_round_f16(wasm_f32x4_add(a2, wasm_f32x4_mul(v2, s)));
-        a3 = wisp_v_round_f16(wasm_f32x4_add(a3, wasm_f32x4_mul(v3, s)));
+        for (int j = 0; j < NH; j++) {
+            const v128_t sv = wasm_f64x2_add(s0[j], s1[j]);
+            double sum = wasm_f64x2_extract_lane(sv, 0) + wasm_f64x2_extract_lane(sv, 1);
+            for (int64_t e = i; e < hd; e++) sum += (double)(FP16(x[e]) * qf[j * hd + e]);
+            sc[j * st + p] = (float)sum * scale;
+        }
     }
-    const v128_t si = wasm_f32x4_splat(s_inv);
-    wasm_v128_store(out + d0, wasm_f32x4_mul(a0, si));
-    wasm_v128_store(out + d0 + 4, wasm_f32x4_mul(a1, si));
-    wasm_v128_store(out + d0 + 8, wasm_f32x4_mul(a2, si));
-    wasm_v128_store(out + d0 + 12, wasm_f32x4_mul(a3, si));
 }
 
-WISP_VINLINE void attn_head(int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *k, const wisp_fp16 *v,
-                            const float *qf, float scale, float *sc, float *ms, float *out) {
-    /* 1: every score (independent of each other: no serial chain through the max) */
-    for (int64_t p = 0; p < n_kv; p++) sc[p] = dot_f16_f32_any(finite, hd, k + p * hd, qf) * scale;
-    /* 2: the online softmax's running max and sum, step by step as ggml takes them;
-     * per position the rescale factor of the accumulator (ms) and the weight of V (vs,
-     * stored over the score) */
-    float S = 0.0f, M = -INFINITY;
+/* 3, for 16 dims [d0, d0 + 16) of NH (1..2) heads: each head's accumulator stays in four
+ * registers across all positions */
+WISP_VINLINE void attn_acc16(const int NH, int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *v,
+                             const float *ms, const float *vs, int64_t st, int64_t d0, float *out,
+                             const float *s_inv) {
+    v128_t a[2][4];
+    for (int j = 0; j < NH; j++) a[j][0] = a[j][1] = a[j][2] = a[j][3] = wasm_f32x4_splat(0.0f);
     for (int64_t p = 0; p < n_kv; p++) {
-        const float x = sc[p];
-        float m = 1.0f, w = 1.0f;
-        if (x > M) {
-            m = expf(M - x);
-            M = x;
-        } else {
-            w = expf(x - M);
+        const wisp_fp16 *row = v + p * hd + d0;
+        v128_t x[4];
+        h2f_x8_any(finite, wasm_v128_load(row), &x[0], &x[1]);
+        h2f_x8_any(finite, wasm_v128_load(row + 8), &x[2], &x[3]);
+        for (int j = 0; j < NH; j++) {
+            const float m = ms[j * st + p];
+            if (m != 1.0f) { /* the max grew: rescale (round16(a * 1) = a, so 1 is skipped) */
+                const v128_t mv = wasm_f32x4_splat(m);
+                for (int e = 0; e < 4; e++) a[j][e] = wisp_v_round_f16(wasm_f32x4_mul(a[j][e], mv));
+            }
+            const v128_t sv = wasm_f32x4_splat(vs[j * st + p]);
+            for (int e = 0; e < 4; e++) a[j][e] = wisp_v_round_f16(wasm_f32x4_add(a[j][e], wasm_f32x4_mul(x[e], sv)));
         }
-        ms[p] = m;
-        sc[p] = w;
-        S = S * m + w;
     }
-    const float s_inv = S == 0.0f ? 0.0f : 1.0f / S;
-    /* 3: the F16 accumulator, 16 dims at a time */
-    int64_t d0 = 0;
-    for (; d0 + 16 <= hd; d0 += 16) attn_acc16(finite, hd, n_kv, v, ms, sc, d0, out, s_inv);
-    for (; d0 < hd; d0++) {
-        float a = 0.0f;
+    for (int j = 0; j < NH; j++) {
+        const v128_t si = wasm_f32x4_splat(s_inv[j]);
+        for (int e = 0; e < 4; e++) wasm_v128_store(out + j * hd + d0 + 4 * e, wasm_f32x4_mul(a[j][e], si));
+    }
+}
+
+WISP_VINLINE void attn_heads(int finite, int nh, int64_t hd, int64_t n_kv, const wisp_fp16 *k,
+                             const wisp_fp16 *v, const float *qf, float scale, float *scratch, float *out) {
+    const int64_t st = 2 * n_kv;
+    float *sc = scratch, *ms = scratch + n_kv;
+    switch (nh) {
+    case 1: attn_scores(1, finite, hd, n_kv, k, qf, scale, sc, st); break;
+    case 2: attn_scores(2, finite, hd, n_kv, k, qf, scale, sc, st); break;
+    case 3: attn_scores(3, finite, hd, n_kv, k, qf, scale, sc, st); break;
+    default: attn_scores(4, finite, hd, n_kv, k, qf, scale, sc, st); break;
+    }
+    /* 2: per head, the online softmax's running max and sum, step by step as ggml takes
+     * them; per position the rescale factor of the accumulator (ms) and the weight of V
+     * (stored over the score) */
+    float s_inv[WISP_ATTN_MAX_HEADS];
+    for (int j = 0; j < nh; j++) {
+        float *scj = sc + j * st, *msj = ms + j * st;
+        float S = 0.0f, M = -INFINITY;
         for (int64_t p = 0; p < n_kv; p++) {
-            if (ms[p] != 1.0f) a = round_f16_1(a * ms[p]);
-            a = round_f16_1(a + FP16(v[p * hd + d0]) * sc[p]);
+            const float x = scj[p];
+            float m = 1.0f, w = 1.0f;
+            if (x > M) {
+                m = expf(M - x);
+                M = x;
+            } else {
+                w = expf(x - M);
+            }
+            msj[p] = m;
+            scj[p] = w;
+            S = S * m + w;
         }
-        out[d0] = a * s_inv;
+        s_inv[j] = S == 0.0f ? 0.0f : 1.0f / S;
+    }
+    /* 3: the F16 accumulators, 16 dims of two heads at a time */
+    for (int j = 0; j < nh; j += 2) {
+        const int64_t o = j * st;
+        int64_t d0 = 0;
+        for (; d0 + 16 <= hd; d0 += 16) {
+            if (nh - j >= 2) attn_acc16(2, finite, hd, n_kv, v, ms + o, sc + o, st, d0, out + j * hd, s_inv + j);
+            else attn_acc16(1, finite, hd, n_kv, v, ms + o, sc + o, st, d0, out + j * hd, s_inv + j);
+        }
+    }
+    for (int j = 0; j < nh; j++) {
+        const float *scj = sc + j * st, *msj = ms + j * st;
+        for (int64_t d0 = hd / 16 * 16; d0 < hd; d0++) {
+            float a = 0.0f;
+            for (int64_t p = 0; p < n_kv; p++) {
+                if (msj[p] != 1.0f) a = round_f16_1(a * msj[p]);
+                a = round_f16_1(a + FP16(v[p * hd + d0]) * scj[p]);
+            }
+            out[j * hd + d0] = a * s_inv[j];
+        }
+    }
+}
+
+void wisp_simd_attn_heads(int64_t hd, int64_t n_kv, const wisp_fp16 *k, const wisp_fp16 *v, const float *qf,
+                          int nh, float scale, int kv_finite, float *scratch, float *out) {
+    for (int h = 0; h < nh; h += WISP_ATTN_MAX_HEADS) {
+        const int m = nh - h < WISP_ATTN_MAX_HEADS ? nh - h : WISP_ATTN_MAX_HEADS;
+        if (kv_finite) attn_heads(1, m, hd, n_kv, k, v, qf + h * hd, scale, scratch, out + h * hd);
+        else attn_heads(0, m, hd, n_kv, k, v, qf + h * hd, scale, scratch, out + h * hd);
     }
 }
 
 void wisp_simd_attn_head(int64_t hd, int64_t n_kv, const wisp_fp16 *k, const wisp_fp16 *v, const float *qf,
                          float scale, int kv_finite, float *scratch, float *out) {
-    float *sc = scratch, *ms = scratch + n_kv;
-    if (kv_finite) attn_head(1, hd, n_kv, k, v, qf, scale, sc, ms, out);
-    else attn_head(0, hd, n_kv, k, v, qf, scale, sc, ms, out);
+    wisp_simd_attn_heads(hd, n_kv, k, v, qf, 1, scale, kv_finite, scratch, out);
 }
 
 int wisp_simd_f16_all_finite(const wisp_fp16 *h, int64_t n) {

@@ -96,6 +96,13 @@ void wisp_simd_r16_axpy(float *acc, const wisp_fp16 *v, float s, int64_t n);
  * floats. */
 void wisp_simd_attn_head(int64_t hd, int64_t n_kv, const wisp_fp16 *k, const wisp_fp16 *v, const float *qf,
                          float scale, int kv_finite, float *scratch, float *out);
+/* The same for nh query heads that share these K/V rows (grouped-query attention): qf
+ * and out hold nh rows of hd; each K/V row is converted once for up to
+ * WISP_ATTN_MAX_HEADS heads. Every head's output is bit-identical to
+ * wisp_simd_attn_head's. scratch: 2 * n_kv * min(nh, WISP_ATTN_MAX_HEADS) floats. */
+#define WISP_ATTN_MAX_HEADS 4
+void wisp_simd_attn_heads(int64_t hd, int64_t n_kv, const wisp_fp16 *k, const wisp_fp16 *v, const float *qf,
+                          int nh, float scale, int kv_finite, float *scratch, float *out);
 int wisp_simd_f16_all_finite(const wisp_fp16 *h, int64_t n);
 void wisp_simd_f32_to_f16(wisp_fp16 *dst, const float *src, int64_t n);
 void wisp_simd_f16_to_f32_scale(float *dst, const wisp_fp16 *src, float s, int64_t n);

@@ -352,19 +352,21 @@ static void test_attention_helpers(void) {
     printf("dot_f16_f32: worst relative difference %.3g (bound 1e-6)\n", worst);
 }
 
-/* The whole-head attention kernel against the step-by-step form built from the helpers
+/* The whole-head attention kernels (one head, and 1..6 heads sharing K/V rows) against
+ * the step-by-step form built from the helpers
  * tested above (itself the scalar F16 computation up to the score dot's double
  * reordering): same bits out. Realistic rows (gaussian K/V/q) and hostile ones (any
  * finite half, subnormals, +-65504 so the F16 accumulator overflows, and Inf/NaN halves
  * with kv_finite = 0); head sizes with and without a 16-dim tail. */
 static void test_attention_head(void) {
-    enum { MAXKV = 300, MAXD = 128 };
+    enum { MAXKV = 300, MAXD = 128, MAXH = 6 };
     static wisp_fp16 k[MAXKV * MAXD], v[MAXKV * MAXD];
-    static float scratch[2 * MAXKV], out[MAXD], acc[MAXD], qf[MAXD];
+    static float scratch[2 * MAXKV * MAXH], out[MAXD * MAXH], ref[MAXD * MAXH], acc[MAXD], qf[MAXD * MAXH];
     static const int dims[] = {64, 128, 80, 96, 40, 20, 7};
     int bad = 0, runs = 0;
     for (int trial = 0; trial < 140; trial++) {
         const int hd = dims[trial % 7];
+        const int nh = 1 + trial % MAXH; /* query heads sharing these K/V rows */
         const int n_kv = trial % 5 == 0 ? 1 : 1 + (int)(rnd() % MAXKV);
         const int mode = (trial / 7) % 4; /* 0 gaussian, 1 any finite, 2 huge, 3 with Inf/NaN */
         const float amp = 0.1f + 4.0f * (float)unit();
@@ -380,40 +382,48 @@ static void test_attention_head(void) {
                 if (mode == 3 && rnd() % 193 == 0) k[i] = (rnd() & 1) ? 0xfc00 : 0x7e00;
             }
         }
-        for (int d = 0; d < hd; d++) qf[d] = wisp_fp16_to_fp32(wisp_fp32_to_fp16(gauss()));
+        for (int d = 0; d < nh * hd; d++) qf[d] = wisp_fp16_to_fp32(wisp_fp32_to_fp16(gauss()));
         const float scale = 1.0f / sqrtf((float)hd);
-        /* reference: one position at a time */
-        float S = 0.0f, M = -INFINITY;
-        memset(acc, 0, sizeof acc);
-        for (int p = 0; p < n_kv; p++) {
-            const float sc = wisp_simd_dot_f16_f32(hd, k + p * hd, qf) * scale;
-            const float m_old = M;
-            float ms = 1.0f, vs = 1.0f;
-            if (sc > M) {
-                M = sc;
-                ms = expf(m_old - M);
-                wisp_simd_r16_scale(acc, ms, hd);
-            } else {
-                vs = expf(sc - M);
+        /* reference: one head, one position at a time */
+        for (int j = 0; j < nh; j++) {
+            const float *q = qf + j * hd;
+            float S = 0.0f, M = -INFINITY;
+            memset(acc, 0, sizeof acc);
+            for (int p = 0; p < n_kv; p++) {
+                const float sc = wisp_simd_dot_f16_f32(hd, k + p * hd, q) * scale;
+                const float m_old = M;
+                float ms = 1.0f, vs = 1.0f;
+                if (sc > M) {
+                    M = sc;
+                    ms = expf(m_old - M);
+                    wisp_simd_r16_scale(acc, ms, hd);
+                } else {
+                    vs = expf(sc - M);
+                }
+                wisp_simd_r16_axpy(acc, v + p * hd, vs, hd);
+                S = S * ms + vs;
             }
-            wisp_simd_r16_axpy(acc, v + p * hd, vs, hd);
-            S = S * ms + vs;
+            const float s_inv = S == 0.0f ? 0.0f : 1.0f / S;
+            for (int d = 0; d < hd; d++) ref[j * hd + d] = acc[d] * s_inv;
         }
-        const float s_inv = S == 0.0f ? 0.0f : 1.0f / S;
         const int finite = wisp_simd_f16_all_finite(k, (int64_t)n_kv * hd) &&
                            wisp_simd_f16_all_finite(v, (int64_t)n_kv * hd);
         CHECKF(finite == (mode != 3) || mode == 3, "f16_all_finite wrong on finite rows (trial %d)", trial);
         for (int pass = 0; pass < 2; pass++) {
             if (pass == 1 && !finite) break; /* the fast conversion is only for finite rows */
-            wisp_simd_attn_head(hd, n_kv, k, v, qf, scale, pass, scratch, out);
-            runs++;
-            for (int d = 0; d < hd; d++)
-                if (!same(out[d], acc[d] * s_inv)) {
-                    if (bad < 3)
-                        fprintf(stderr, "attn_head hd %d n_kv %d mode %d pass %d dim %d: %08x want %08x\n", hd, n_kv,
-                                mode, pass, d, fbits(out[d]), fbits(acc[d] * s_inv));
-                    bad++;
-                }
+            /* one head (wisp_simd_attn_head), then all nh heads at once (attn_heads) */
+            for (int grouped = 0; grouped < 2; grouped++) {
+                if (grouped) wisp_simd_attn_heads(hd, n_kv, k, v, qf, nh, scale, pass, scratch, out);
+                else wisp_simd_attn_head(hd, n_kv, k, v, qf, scale, pass, scratch, out);
+                runs++;
+                for (int d = 0; d < (grouped ? nh : 1) * hd; d++)
+                    if (!same(out[d], ref[d])) {
+                        if (bad < 3)
+                            fprintf(stderr, "attn_head%s hd %d nh %d n_kv %d mode %d pass %d elem %d: %08x want %08x\n",
+                                    grouped ? "s" : "", hd, nh, n_kv, mode, pass, d, fbits(out[d]), fbits(ref[d]));
+                        bad++;
+                    }
+            }
         }
     }
     wisp_fp16 inf_row[9] = {0, 1, 0x3c00, 0x8001, 0xfbff, 0x7bff, 0, 0, 0x7c00};
