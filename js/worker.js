@@ -291,7 +291,7 @@ async function opLoad(id, args) {
           throw new WispError('INVALID_ARG', `contextSize ${ctxSize} exceeds the model's trained context length ${hdrInfo.nCtxTrain}`);
         }
         // model facts as soon as the header is parsed (before the weights are downloaded)
-        post({ type: 'info', id, info: { ...hdrInfo, contextSize: ctxSize, fileBytes: total ?? null, kvBytes: kv, variant, threads: variant === 'mt' ? args.threads : 1, variantReason: args.variantReason } });
+        post({ type: 'info', id, info: { ...hdrInfo, contextSize: ctxSize, fileBytes: total ?? null, kvBytes: kv, variant, simd: args.simd, threads: variant === 'mt' ? args.threads : 1, variantReason: args.variantReason } });
         const s = M._wx_reserve(kv + scratch);
         if (s !== 0) throw new WispError('OOM', `${msg}: ${lastError()} (wasm memory is ${fmtBytes(used)})`);
       },

@@ -118,7 +118,7 @@ function showInfo(info, final) {
     ['File', fmtBytes(info.fileBytes)],
     ['Vocabulary', `${info.nVocab} (${info.tokenizer})`],
     ['Context', `${info.contextSize} tokens (trained ${info.nCtxTrain})${info.kvBytes ? `, KV cache ${fmtBytes(info.kvBytes)}` : ''}`],
-    ['Engine', info.variant === 'mt' ? `threads on: ${info.threads} threads (${info.variantReason})` : `threads off (${info.variantReason})`],
+    ['Engine', `${info.variant === 'mt' ? `threads on: ${info.threads} threads (${info.variantReason})` : `threads off (${info.variantReason})`}${info.simd ? `; ${info.simd === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'}` : ''}`],
   ];
   if (final) {
     rows.push(['Chat template', info.chatTemplate ? 'the model\'s own (Jinja)' : 'none in the file: built-in fallback']);

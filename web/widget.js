@@ -112,6 +112,7 @@ class WispChat extends HTMLElement {
       this.$progress.hidden = true;
       this.ui.setModel(m);
       this.dataset.variant = m.info.variant;
+      this.dataset.simd = m.info.simd;
       this.setStatus(`Ready (${m.info.variant === 'mt' ? `${m.info.threads} threads` : 'single thread'})`, 'ready');
       this.dispatchEvent(new CustomEvent('wisp-ready', { detail: m.info }));
       return m;

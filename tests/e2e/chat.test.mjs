@@ -98,7 +98,7 @@ test('chat page and widget in Chromium', { timeout: 600000 }, async (t) => {
       assert.equal(await page.evaluate(() => crossOriginIsolated), true);
       await page.locator('#file').setInputFiles(modelPath); // "Open a local .gguf"
       await waitState(page, 'ready');
-      assert.match(await page.locator('#info').textContent(), /threads on/);
+      assert.match(await page.locator('#info').textContent(), /threads on.*; relaxed SIMD/);
       await setSettings(page, { temperature: 0, maxTokens: 24, seed: 1, repeatPenalty: 1 });
       await page.locator('#system').fill(SYSTEM);
 

@@ -64,6 +64,9 @@ test('widget embedded from another origin (plain page -> st, isolated page -> mt
         const statusText = await page.locator('wisp-chat [data-role=status]').textContent();
         assert.equal(await page.evaluate(shadowState), 'ready', `widget status: ${statusText}\n${browser.logs.join('\n')}`);
         assert.equal(await page.evaluate(() => document.querySelector('wisp-chat').dataset.variant), variant);
+        // Chromium has relaxed SIMD: the worker must pick the -relaxed build of that variant
+        assert.equal(await page.evaluate(() => document.querySelector('wisp-chat').dataset.simd), 'relaxed');
+        const build = `wisp-${variant}-relaxed`;
         await page.getByRole('textbox', { name: 'Message' }).fill('Hi');
         await page.getByRole('button', { name: 'Send' }).click();
         await waitFor(page, () => {
@@ -77,10 +80,11 @@ test('widget embedded from another origin (plain page -> st, isolated page -> mt
         // the host served only its page; the engine, its wasm and the model came from wisp
         assert.deepEqual([...new Set(host.log.map((e) => e.path))], ['/intranet.html']);
         const wispPaths = new Set(wisp.log.slice(wispLog0).map((e) => e.path));
-        for (const p of ['/web/widget.js', '/js/wisp.js', '/js/worker.js', `/js/dist/wisp-${variant}.wasm`, '/models/stories260K.gguf']) {
+        for (const p of ['/web/widget.js', '/js/wisp.js', '/js/worker.js', `/js/dist/${build}.wasm`, '/models/stories260K.gguf']) {
           assert.ok(wispPaths.has(p), `${p} fetched from the wisp server`);
         }
-        if (variant === 'mt') assert.ok(wispPaths.has('/js/dist/wisp-mt.worker.js'), 'pthread workers started from the wisp server\'s script');
+        if (variant === 'mt') assert.ok(wispPaths.has(`/js/dist/${build}.worker.js`), 'pthread workers started from the wisp server\'s script');
+        assert.ok(![...wispPaths].some((p) => /\/js\/dist\/.*\.wasm$/.test(p) && p !== `/js/dist/${build}.wasm`), `only ${build}.wasm fetched: ${[...wispPaths]}`);
         if (variant === 'st') await page.screenshot({ path: path.join(OUT, 'widget-cross-origin.png') });
         await page.close();
       });
