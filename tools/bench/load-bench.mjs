@@ -213,6 +213,7 @@ console.log(`# ${new Date().toISOString()}  ${cpu}, ${os.cpus().length} CPUs, lo
   const jsFiles = fs.readdirSync(path.join(ROOT, 'js')).filter((f) => f.endsWith('.js')).map((f) => path.join(ROOT, 'js', f));
   const sizes = {
     'wisp-st.wasm': gz(path.join(dist, 'wisp-st.wasm')), 'wisp-mt.wasm': gz(path.join(dist, 'wisp-mt.wasm')),
+    'wisp-st-relaxed.wasm': gz(path.join(dist, 'wisp-st-relaxed.wasm')), 'wisp-mt-relaxed.wasm': gz(path.join(dist, 'wisp-mt-relaxed.wasm')),
     'wisp-st.mjs': gz(path.join(dist, 'wisp-st.mjs')), 'wisp-mt.mjs + worker': gz(path.join(dist, 'wisp-mt.mjs')) + gz(path.join(dist, 'wisp-mt.worker.js')),
     'js/*.js': jsFiles.reduce((a, f) => a + gz(f), 0),
   };
