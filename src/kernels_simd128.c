@@ -517,7 +517,14 @@ WISP_VINLINE void lanes16_token(const int8_t *a, const int8_t *q8, const int *sc
  * in this order one i32x4.dot_i16x8 adds exactly the two products of one lane (e, e+8),
  * so a group of 16 is two dot_i16x8 (lanes 0-3, 4-7) instead of widening multiplies.
  * The weights are put in the same order once per block (a_pairs), for every token. */
+#if WISP_RELAXED_SIMD
+/* relaxed builds add, at +560, the 256 quants as int8 in the same pair order (Q4_K /
+ * Q5_K decode: the relaxed i8 x i7 dot against the 4/5-bit weights gives the lanes) */
+#define PK_Q8 560
+#define PK_SIZE 816
+#else
 #define PK_SIZE 560
+#endif
 #define PK_BS 16
 #define PK_Q 48
 
@@ -536,9 +543,32 @@ void wisp_simd_pK_prep(const void *vy, void *vyp, int64_t n) {
             const v128_t pr = wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
             wasm_v128_store(o + PK_Q + 32 * g, wasm_i16x8_extend_low_i8x16(pr));
             wasm_v128_store(o + PK_Q + 32 * g + 16, wasm_i16x8_extend_high_i8x16(pr));
+#if WISP_RELAXED_SIMD
+            wasm_v128_store(o + PK_Q8 + 16 * g, pr);
+#endif
         }
     }
 }
+
+/* 16 bytes e0..e15 -> e0,e8,e1,e9,...,e7,e15 */
+WISP_VINLINE v128_t pair_order(v128_t v) {
+    return wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+#if WISP_RELAXED_SIMD
+/* i16 lane sums r (lane k = ggml's lane k) times the scale s, added to i32 accumulators
+ * of the even (0, 2, 4, 6) and odd (1, 3, 5, 7) lanes: one i32x4.dot_i16x8 each, against
+ * (s, 0) / (0, s) pairs (cheaper than widening multiplies); lanes_eo_done puts them back
+ * in order */
+WISP_VINLINE void lanes_scale_eo(v128_t r, int s, v128_t *ev, v128_t *od) {
+    *ev = wasm_i32x4_add(*ev, wasm_i32x4_dot_i16x8(r, wasm_i32x4_splat(s & 0xFFFF)));
+    *od = wasm_i32x4_add(*od, wasm_i32x4_dot_i16x8(r, wasm_i32x4_splat((int32_t)((uint32_t)s << 16))));
+}
+WISP_VINLINE void lanes_eo_done(v128_t ev, v128_t od, v128_t *l0, v128_t *l1) {
+    *l0 = wasm_i32x4_shuffle(ev, od, 0, 4, 1, 5);
+    *l1 = wasm_i32x4_shuffle(ev, od, 2, 6, 3, 7);
+}
+#endif
 
 /* 256 int8 weights (natural order) -> int16 in the pair order above */
 WISP_VINLINE void a_pairs(const int8_t *a, int16_t *a16) {
@@ -561,6 +591,30 @@ WISP_VINLINE void lanes16_token_p(const int16_t *a16, const uint8_t *yq, const i
     *lo = l0;
     *hi = l1;
 }
+
+#if WISP_RELAXED_SIMD
+/* Relaxed builds, Q3_K / Q6_K on prepared rows: the signed weights a[] (-4..3 / -32..31)
+ * plus bias (4 / 32) as pair-ordered bytes 0..127, for the relaxed i8 x i7 dot; per
+ * token a.y = (a + bias).y - bias * (y_k + y_k+8), per i16 lane within
+ * 63 * 128 * 2 + 32 * 128 * 2 < 2^15. Same integer lane sums as lanes16_token_p. */
+WISP_VINLINE void a_pairs8(const int8_t *a, int8_t *a8, v128_t bias) {
+    for (int g = 0; g < 16; g++) wasm_v128_store(a8 + 16 * g, wasm_i8x16_add(pair_order(wasm_v128_load(a + 16 * g)), bias));
+}
+WISP_VINLINE void lanes16_token_r(const int8_t *a8, const uint8_t *yb, const int *sc, v128_t bias, v128_t *lo, v128_t *hi) {
+    v128_t ev = wasm_i32x4_splat(0), od = ev;
+    for (int j = 0; j < 16; j++) {
+        const v128_t y8 = wasm_v128_load(yb + PK_Q8 + 16 * j);
+        const v128_t r = wasm_i16x8_sub(wisp_v_rdot_i8_i7(y8, wasm_v128_load(a8 + 16 * j)), wisp_v_rdot_i8_i7(y8, bias));
+        lanes_scale_eo(r, sc[j], &ev, &od);
+    }
+    lanes_eo_done(ev, od, lo, hi);
+}
+#define LANES16_PREP(a, a16, bias) a_pairs8(a, (int8_t *)(a16), wasm_i8x16_splat(bias))
+#define LANES16_TOKEN_P(a16, yb, sc, bias, l0, l1) lanes16_token_r((const int8_t *)(a16), yb, sc, wasm_i8x16_splat(bias), l0, l1)
+#else
+#define LANES16_PREP(a, a16, bias) a_pairs(a, a16)
+#define LANES16_TOKEN_P(a16, yb, sc, bias, l0, l1) lanes16_token_p(a16, (yb) + PK_Q, sc, l0, l1)
+#endif
 
 WISP_VINLINE float sum8_lanes(v128_t lo, v128_t hi, float start) {
     float s = start;
@@ -606,11 +660,11 @@ WISP_VINLINE void dot_q3_K(int nc, int prep, int64_t n, const void *vx, const vo
         int sc[16];
         unpack_q3_scales(x[i].scales, sc);
         const float xd = FP16(x[i].d);
-        if (prep) a_pairs(a, a16);
+        if (prep) LANES16_PREP(a, a16, 4);
         for (int c = 0; c < nc; c++) {
             const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * (prep ? PK_SIZE : Q8K_SIZE);
             v128_t l0, l1;
-            if (prep) lanes16_token_p(a16, yb + PK_Q, sc, &l0, &l1);
+            if (prep) LANES16_TOKEN_P(a16, yb, sc, 4, &l0, &l1);
             else lanes16_token(a, (const int8_t *)(yb + 4), sc, &l0, &l1);
             const v128_t d = wasm_f32x4_splat(xd * ldf(yb));
             slo[c] = wasm_f32x4_add(slo[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
@@ -647,11 +701,11 @@ WISP_VINLINE void dot_q6_K(int nc, int prep, int64_t n, const void *vx, const vo
         int sc[16];
         for (int j = 0; j < 16; j++) sc[j] = x[i].scales[j];
         const float xd = FP16(x[i].d);
-        if (prep) a_pairs(a, a16);
+        if (prep) LANES16_PREP(a, a16, 32);
         for (int c = 0; c < nc; c++) {
             const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * (prep ? PK_SIZE : Q8K_SIZE);
             v128_t l0, l1;
-            if (prep) lanes16_token_p(a16, yb + PK_Q, sc, &l0, &l1);
+            if (prep) LANES16_TOKEN_P(a16, yb, sc, 32, &l0, &l1);
             else lanes16_token(a, (const int8_t *)(yb + 4), sc, &l0, &l1);
             const v128_t d = wasm_f32x4_splat(xd * ldf(yb));
             slo[c] = wasm_f32x4_add(slo[c], wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
@@ -696,7 +750,13 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
         const v128_t mn1 = wasm_i16x8_make((int16_t)mn[4], (int16_t)mn[4], (int16_t)mn[5], (int16_t)mn[5],
                                            (int16_t)mn[6], (int16_t)mn[6], (int16_t)mn[7], (int16_t)mn[7]);
         const float xd = FP16(ld16(xb)), xdmin = FP16(ld16(xb + 2));
+#if WISP_RELAXED_SIMD
+        /* the relaxed dot on int8 weights in pair order (a16 holds them, as bytes) */
+        if (prep)
+            for (int g = 0; g < 16; g++) wasm_v128_store((int8_t *)a16 + 16 * g, pair_order(wasm_v128_load(a + 16 * g)));
+#else
         if (prep) a_pairs(a, a16);
+#endif
         for (int c = 0; c < nc; c++) {
             const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * (prep ? PK_SIZE : Q8K_SIZE);
             const int8_t *q8 = (const int8_t *)(yb + 4);
@@ -704,6 +764,20 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
             const int sumi = wisp_v_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(yb + bs), mn0),
                                                             wasm_i32x4_dot_i16x8(wasm_v128_load(yb + bs + 16), mn1)));
             v128_t l0 = wasm_i32x4_splat(0), l1 = wasm_i32x4_splat(0);
+#if WISP_RELAXED_SIMD
+            if (prep) {
+                /* sub-block j = groups 2j, 2j+1; i16 lanes hold four products (<= 31 * 128 * 4) */
+                const int8_t *a8 = (const int8_t *)a16;
+                v128_t ev = wasm_i32x4_splat(0), od = ev;
+                for (int j = 0; j < 8; j++) {
+                    const v128_t r = wasm_i16x8_add(
+                        wisp_v_rdot_i8_i7(wasm_v128_load(yb + PK_Q8 + 32 * j), wasm_v128_load(a8 + 32 * j)),
+                        wisp_v_rdot_i8_i7(wasm_v128_load(yb + PK_Q8 + 32 * j + 16), wasm_v128_load(a8 + 32 * j + 16)));
+                    lanes_scale_eo(r, sc[j], &ev, &od);
+                }
+                lanes_eo_done(ev, od, &l0, &l1);
+            } else
+#else
             if (prep) {
                 /* sub-block j = groups 2j, 2j+1 */
                 const uint8_t *yq = yb + PK_Q;
@@ -717,6 +791,7 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
                     l1 = wasm_i32x4_add(l1, wasm_i32x4_mul(p1, s));
                 }
             } else
+#endif
             for (int j = 0; j < 8; j++) {
                 /* 32 products of at most 31*128 each fold into 8 i16 lanes: |sum| <= 15872 */
                 const v128_t p = wasm_i16x8_add(prod16_lanes(wasm_v128_load(a + 32 * j), wasm_v128_load(q8 + 32 * j)),
@@ -740,9 +815,6 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
  * packed bits to the pair order of the prepared rows (a byte shuffle, then masks), with
  * no a[] / a16[] round trip through memory. Same integer lane sums and the same float
  * steps as dot_k_affine / dot_q6_K, so the same result. */
-WISP_VINLINE v128_t pair_order(v128_t v) {
-    return wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-}
 
 WISP_VINLINE float dotp1_k_affine(int is_q5, int64_t n, const void *vx, const void *vy) {
     const int64_t nb = n / QK;
@@ -776,6 +848,29 @@ WISP_VINLINE float dotp1_k_affine(int is_q5, int64_t n, const void *vx, const vo
             h[1] = pair_order(wasm_v128_load(xb + 32));
         }
         v128_t l0 = wasm_i32x4_splat(0), l1 = l0;
+#if WISP_RELAXED_SIMD
+        /* the relaxed dot's i16 lane k is lane k's two products (elements k, k + 8 of a
+         * group); a lane's four products of sub-block 2j (or 2j + 1) stay within i16
+         * (31 * 128 * 4), then the widening multiply by the scale */
+        v128_t ev = wasm_i32x4_splat(0), od = ev;
+        for (int j = 0; j < 4; j++) {
+            v128_t ra = wasm_i16x8_splat(0), rb = ra;
+            for (int p = 0; p < 2; p++) {
+                const v128_t q = pair_order(wasm_v128_load(qs + 32 * j + 16 * p));
+                v128_t lo = wasm_v128_and(q, m4), hi = wasm_u8x16_shr(q, 4);
+                if (is_q5) {
+                    lo = wasm_i8x16_add(lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j), one), 4));
+                    hi = wasm_i8x16_add(hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j + 1), one), 4));
+                }
+                ra = wasm_i16x8_add(ra, wisp_v_rdot_i8_i7(wasm_v128_load(yb + PK_Q8 + 16 * (4 * j + p)), lo));
+                rb = wasm_i16x8_add(rb, wisp_v_rdot_i8_i7(wasm_v128_load(yb + PK_Q8 + 16 * (4 * j + 2 + p)), hi));
+            }
+            lanes_scale_eo(ra, sc[2 * j], &ev, &od);
+            lanes_scale_eo(rb, sc[2 * j + 1], &ev, &od);
+        }
+        lanes_eo_done(ev, od, &l0, &l1);
+        (void)yq;
+#else
         for (int j = 0; j < 4; j++) {
             /* 32 bytes: low nibbles = sub-block 2j, high nibbles = sub-block 2j + 1; bytes
              * 16p.. are group p of each (groups of 16 elements, 32 bytes apart in yq) */
@@ -797,6 +892,7 @@ WISP_VINLINE float dotp1_k_affine(int is_q5, int64_t n, const void *vx, const vo
             l0 = wasm_i32x4_add(l0, wasm_i32x4_add(wasm_i32x4_mul(a0, sa), wasm_i32x4_mul(b0, sb)));
             l1 = wasm_i32x4_add(l1, wasm_i32x4_add(wasm_i32x4_mul(a1, sa), wasm_i32x4_mul(b1, sb)));
         }
+#endif
         const float yd = ldf(yb);
         const v128_t d = wasm_f32x4_splat(FP16(ld16(xb)) * yd);
         slo = wasm_f32x4_add(slo, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
@@ -814,6 +910,9 @@ WISP_VINLINE float dotp1_q6_K(int64_t n, const void *vx, const void *vy) {
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *yb = (const uint8_t *)vy + (size_t)i * PK_SIZE, *yq = yb + PK_Q;
         v128_t l0 = wasm_i32x4_splat(0), l1 = l0;
+#if WISP_RELAXED_SIMD
+        v128_t ev = l0, od = l0;
+#endif
         for (int hf = 0; hf < 2; hf++)
             for (int p = 0; p < 2; p++) {
                 const uint8_t *ql = x[i].ql + 64 * hf + 16 * p, *qh = x[i].qh + 32 * hf + 16 * p;
@@ -824,6 +923,17 @@ WISP_VINLINE float dotp1_q6_K(int64_t n, const void *vx, const void *vy) {
                 v[1] = wasm_v128_or(wasm_v128_and(q1, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hb, 2), m3), 4));
                 v[2] = wasm_v128_or(wasm_u8x16_shr(q0, 4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hb, 4), m3), 4));
                 v[3] = wasm_v128_or(wasm_u8x16_shr(q1, 4), wasm_i8x16_shl(wasm_u8x16_shr(hb, 6), 4));
+#if WISP_RELAXED_SIMD
+                /* the 6-bit q (0..63) with the relaxed dot, q - 32 as q.y - 32 * (y_k + y_k+8):
+                 * per i16 lane |63 * 128 * 2| + |32 * 128 * 2| < 2^15 */
+                for (int s = 0; s < 4; s++) {
+                    const int g = 8 * hf + 2 * s + p;
+                    const v128_t y8 = wasm_v128_load(yb + PK_Q8 + 16 * g);
+                    const v128_t r = wasm_i16x8_sub(wisp_v_rdot_i8_i7(y8, v[s]), wisp_v_rdot_i8_i7(y8, e32));
+                    lanes_scale_eo(r, x[i].scales[g], &ev, &od);
+                }
+                (void)yq;
+#else
                 for (int s = 0; s < 4; s++) {
                     /* elements 128hf + 32s + 16p.. : group 8hf + 2s + p, its own scale; the
                      * scale goes on the weights (|q| <= 32, |scale| <= 128: fits i16) */
@@ -835,7 +945,11 @@ WISP_VINLINE float dotp1_q6_K(int64_t n, const void *vx, const void *vy) {
                     l1 = wasm_i32x4_add(l1, wasm_i32x4_dot_i16x8(wasm_i16x8_mul(wasm_i16x8_extend_high_i8x16(w), sg),
                                                                  wasm_v128_load(y + 16)));
                 }
+#endif
             }
+#if WISP_RELAXED_SIMD
+        lanes_eo_done(ev, od, &l0, &l1);
+#endif
         const v128_t d = wasm_f32x4_splat(FP16(x[i].d) * ldf(yb));
         slo = wasm_f32x4_add(slo, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l0)));
         shi = wasm_f32x4_add(shi, wasm_f32x4_mul(d, wasm_f32x4_convert_i32x4(l1)));
