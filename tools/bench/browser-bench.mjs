@@ -5,7 +5,7 @@
 // runs. Adds a wasm-memory read-bandwidth probe and writes docs/BENCHMARKS.md.
 //   env: BENCH_MODELS (comma list of names in build/models-big without .gguf),
 //        BENCH_THREADS (1,2), BENCH_ENGINES (wisp,wllama), BENCH_NGEN (128), WISP_CHROMIUM,
-//        BENCH_ROUNDS (2): the whole matrix is run that many times in turn, and each cell
+//        BENCH_ROUNDS (3): the whole matrix is run that many times in turn, and each cell
 //        keeps its run with the best decode tok/s (this machine's neighbours come and go;
 //        spreading a cell's runs over time keeps one bad minute from deciding it)
 import { execFileSync } from 'node:child_process';
@@ -22,7 +22,7 @@ const MODELS = (process.env.BENCH_MODELS || 'smollm2-135m-synth-q4_0,smollm2-135
 const THREADS = (process.env.BENCH_THREADS || '1,2').split(',').map(Number);
 const ENGINES = (process.env.BENCH_ENGINES || 'wisp,wllama').split(',');
 const NGEN = Number(process.env.BENCH_NGEN || 128);
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS || 2));
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS || 3));
 // ~128 tokens of plain English in both vocabularies (the exact count is reported)
 const PROMPT = ('The old lighthouse keeper climbed the narrow stairs every evening, carrying a lamp, a notebook '
   + 'and a small loaf of bread. From the top he could see the harbour, the fishing boats coming home, and the '
