@@ -518,8 +518,8 @@ WISP_VINLINE void lanes16_token(const int8_t *a, const int8_t *q8, const int *sc
  * so a group of 16 is two dot_i16x8 (lanes 0-3, 4-7) instead of widening multiplies.
  * The weights are put in the same order once per block (a_pairs), for every token. */
 #if WISP_RELAXED_SIMD
-/* relaxed builds add, at +560, the 256 quants as int8 in the same pair order (Q4_K /
- * Q5_K decode: the relaxed i8 x i7 dot against the 4/5-bit weights gives the lanes) */
+/* relaxed builds add, at +560, the 256 quants as int8 in the same pair order: the relaxed
+ * i8 x i7 dot against pair-ordered non-negative weights gives the lanes directly */
 #define PK_Q8 560
 #define PK_SIZE 816
 #else
@@ -527,6 +527,11 @@ WISP_VINLINE void lanes16_token(const int8_t *a, const int8_t *q8, const int *sc
 #endif
 #define PK_BS 16
 #define PK_Q 48
+
+/* 16 bytes e0..e15 -> e0,e8,e1,e9,...,e7,e15 */
+WISP_VINLINE v128_t pair_order(v128_t v) {
+    return wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+}
 
 size_t wisp_simd_pK_size(int64_t n) { return (size_t)(n / QK) * PK_SIZE; }
 
@@ -540,7 +545,7 @@ void wisp_simd_pK_prep(const void *vy, void *vyp, int64_t n) {
         memcpy(o + PK_BS, y + 260, 32);  /* bsums */
         for (int g = 0; g < 16; g++) {
             const v128_t v = wasm_v128_load(y + 4 + 16 * g);
-            const v128_t pr = wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+            const v128_t pr = pair_order(v);
             wasm_v128_store(o + PK_Q + 32 * g, wasm_i16x8_extend_low_i8x16(pr));
             wasm_v128_store(o + PK_Q + 32 * g + 16, wasm_i16x8_extend_high_i8x16(pr));
 #if WISP_RELAXED_SIMD
@@ -548,11 +553,6 @@ void wisp_simd_pK_prep(const void *vy, void *vyp, int64_t n) {
 #endif
         }
     }
-}
-
-/* 16 bytes e0..e15 -> e0,e8,e1,e9,...,e7,e15 */
-WISP_VINLINE v128_t pair_order(v128_t v) {
-    return wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
 }
 
 #if WISP_RELAXED_SIMD
@@ -574,7 +574,7 @@ WISP_VINLINE void lanes_eo_done(v128_t ev, v128_t od, v128_t *l0, v128_t *l1) {
 WISP_VINLINE void a_pairs(const int8_t *a, int16_t *a16) {
     for (int g = 0; g < 16; g++) {
         const v128_t v = wasm_v128_load(a + 16 * g);
-        const v128_t pr = wasm_i8x16_shuffle(v, v, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+        const v128_t pr = pair_order(v);
         wasm_v128_store(a16 + 16 * g, wasm_i16x8_extend_low_i8x16(pr));
         wasm_v128_store(a16 + 16 * g + 8, wasm_i16x8_extend_high_i8x16(pr));
     }
@@ -750,13 +750,7 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
         const v128_t mn1 = wasm_i16x8_make((int16_t)mn[4], (int16_t)mn[4], (int16_t)mn[5], (int16_t)mn[5],
                                            (int16_t)mn[6], (int16_t)mn[6], (int16_t)mn[7], (int16_t)mn[7]);
         const float xd = FP16(ld16(xb)), xdmin = FP16(ld16(xb + 2));
-#if WISP_RELAXED_SIMD
-        /* the relaxed dot on int8 weights in pair order (a16 holds them, as bytes) */
-        if (prep)
-            for (int g = 0; g < 16; g++) wasm_v128_store((int8_t *)a16 + 16 * g, pair_order(wasm_v128_load(a + 16 * g)));
-#else
-        if (prep) a_pairs(a, a16);
-#endif
+        if (prep) LANES16_PREP(a, a16, 0); /* the weights are 0..31 already: no bias */
         for (int c = 0; c < nc; c++) {
             const uint8_t *yb = (const uint8_t *)vy + (size_t)c * by + (size_t)i * (prep ? PK_SIZE : Q8K_SIZE);
             const int8_t *q8 = (const int8_t *)(yb + 4);
@@ -811,6 +805,19 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
     for (int c = 0; c < nc; c++) out[c] = sum8_lanes(slo[c], shi[c], sumf[c]);
 }
 
+/* Q4_K / Q5_K: sub-blocks 2j (lo) and 2j + 1 (hi), group p, as pair-ordered bytes 0..31;
+ * h[p]: the pair-ordered qh bytes of group p (Q5_K) */
+WISP_VINLINE void k_affine_nibbles(int is_q5, const uint8_t *qs, const v128_t h[2], int j, int p, v128_t *lo,
+                                   v128_t *hi) {
+    const v128_t q = pair_order(wasm_v128_load(qs + 32 * j + 16 * p)), one = wasm_i8x16_splat(1);
+    *lo = wasm_v128_and(q, wasm_i8x16_splat(0x0F));
+    *hi = wasm_u8x16_shr(q, 4);
+    if (is_q5) {
+        *lo = wasm_i8x16_add(*lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j), one), 4));
+        *hi = wasm_i8x16_add(*hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j + 1), one), 4));
+    }
+}
+
 /* ---- one token on prepared activations (decode): the weights go straight from their
  * packed bits to the pair order of the prepared rows (a byte shuffle, then masks), with
  * no a[] / a16[] round trip through memory. Same integer lane sums and the same float
@@ -821,7 +828,6 @@ WISP_VINLINE float dotp1_k_affine(int is_q5, int64_t n, const void *vx, const vo
     const size_t bx = is_q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
     v128_t slo = wasm_f32x4_splat(0.0f), shi = slo;
     float sumf = 0.0f;
-    const v128_t m4 = wasm_i8x16_splat(0x0F), one = wasm_i8x16_splat(1);
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *xb = (const uint8_t *)vx + (size_t)i * bx;
         const uint8_t *qs = is_q5 ? xb + 16 + 32 : xb + 16;
@@ -851,17 +857,13 @@ WISP_VINLINE float dotp1_k_affine(int is_q5, int64_t n, const void *vx, const vo
 #if WISP_RELAXED_SIMD
         /* the relaxed dot's i16 lane k is lane k's two products (elements k, k + 8 of a
          * group); a lane's four products of sub-block 2j (or 2j + 1) stay within i16
-         * (31 * 128 * 4), then the widening multiply by the scale */
+         * (31 * 128 * 4), then lanes_scale_eo applies the scale */
         v128_t ev = wasm_i32x4_splat(0), od = ev;
         for (int j = 0; j < 4; j++) {
             v128_t ra = wasm_i16x8_splat(0), rb = ra;
             for (int p = 0; p < 2; p++) {
-                const v128_t q = pair_order(wasm_v128_load(qs + 32 * j + 16 * p));
-                v128_t lo = wasm_v128_and(q, m4), hi = wasm_u8x16_shr(q, 4);
-                if (is_q5) {
-                    lo = wasm_i8x16_add(lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j), one), 4));
-                    hi = wasm_i8x16_add(hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j + 1), one), 4));
-                }
+                v128_t lo, hi;
+                k_affine_nibbles(is_q5, qs, h, j, p, &lo, &hi);
                 ra = wasm_i16x8_add(ra, wisp_v_rdot_i8_i7(wasm_v128_load(yb + PK_Q8 + 16 * (4 * j + p)), lo));
                 rb = wasm_i16x8_add(rb, wisp_v_rdot_i8_i7(wasm_v128_load(yb + PK_Q8 + 16 * (4 * j + 2 + p)), hi));
             }
@@ -876,12 +878,8 @@ WISP_VINLINE float dotp1_k_affine(int is_q5, int64_t n, const void *vx, const vo
              * 16p.. are group p of each (groups of 16 elements, 32 bytes apart in yq) */
             v128_t a0 = wasm_i32x4_splat(0), a1 = a0, b0 = a0, b1 = a0;
             for (int p = 0; p < 2; p++) {
-                const v128_t q = pair_order(wasm_v128_load(qs + 32 * j + 16 * p));
-                v128_t lo = wasm_v128_and(q, m4), hi = wasm_u8x16_shr(q, 4);
-                if (is_q5) {
-                    lo = wasm_i8x16_add(lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j), one), 4));
-                    hi = wasm_i8x16_add(hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j + 1), one), 4));
-                }
+                v128_t lo, hi;
+                k_affine_nibbles(is_q5, qs, h, j, p, &lo, &hi);
                 const uint8_t *ylo = yq + 32 * (4 * j + p), *yhi = yq + 32 * (4 * j + 2 + p);
                 a0 = wasm_i32x4_add(a0, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(lo), wasm_v128_load(ylo)));
                 a1 = wasm_i32x4_add(a1, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(lo), wasm_v128_load(ylo + 16)));
