@@ -31,9 +31,21 @@ static inline float ldf(const uint8_t *p) {
     memcpy(&v, p, 4);
     return v;
 }
-/* four halves at p, p+stride, ... -> four floats */
-WISP_VINLINE v128_t h2f_gather4(const uint8_t *p, size_t stride) {
-    return wisp_v_h2f_i32(wasm_i32x4_make(ld16(p), ld16(p + stride), ld16(p + 2 * stride), ld16(p + 3 * stride)));
+/* the halves at p, p + stride, .. of the first m (1..4) blocks of a group -> floats;
+ * the other lanes are 0 */
+WISP_VINLINE v128_t h2f_gather_m(const uint8_t *p, size_t stride, int m) {
+    return wisp_v_h2f_i32(wasm_i32x4_make(ld16(p), m > 1 ? ld16(p + stride) : 0, m > 2 ? ld16(p + 2 * stride) : 0,
+                                          m > 3 ? ld16(p + 3 * stride) : 0));
+}
+
+/* acc + the first m (1..4) lanes of r, one at a time in lane order (the scalar kernels'
+ * order of the per-block sums) */
+WISP_VINLINE float add_lanes(float a, v128_t r, int m) {
+    a += wasm_f32x4_extract_lane(r, 0);
+    if (m > 1) a += wasm_f32x4_extract_lane(r, 1);
+    if (m > 2) a += wasm_f32x4_extract_lane(r, 2);
+    if (m > 3) a += wasm_f32x4_extract_lane(r, 3);
+    return a;
 }
 
 /* ================================================================ F32 / F16 / BF16
@@ -156,8 +168,6 @@ size_t wisp_simd_p32_size(int64_t n) { return (size_t)((n / 32 + 3) / 4) * P32_G
 static void p32_prep(const uint8_t *y, uint8_t *yp, int64_t n, int has_s) {
     const size_t yb = has_s ? 36 : 34, yq = has_s ? 4 : 2;
     const int64_t nb = n / 32;
-    /* the slots of a last, partial group are left unwritten: the dots read a partial
-     * group block by block, never as a whole */
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *b = y + (size_t)i * yb;
         uint8_t *g = yp + (size_t)(i / 4) * P32_GROUP;
@@ -178,6 +188,20 @@ static void p32_prep(const uint8_t *y, uint8_t *yp, int64_t n, int has_s) {
         wasm_v128_store(g + P32_Q8 + 32 * k, lo);
         wasm_v128_store(g + P32_Q8 + 32 * k + 16, hi);
 #endif
+    }
+    /* a last, partial group gets zeros in its empty slots: the dots run it as a whole
+     * group whose missing weight blocks are zero, and add only the real lanes */
+    if (nb % 4) {
+        uint8_t *g = yp + (size_t)(nb / 4) * P32_GROUP;
+        for (int k = (int)(nb % 4); k < 4; k++) {
+            memset(g + 4 * k, 0, 4);
+            memset(g + 16 + 4 * k, 0, 4);
+            memset(g + 32 + 4 * k, 0, 4);
+            memset(g + 64 + 64 * k, 0, 64);
+#if WISP_RELAXED_SIMD
+            memset(g + P32_Q8 + 32 * k, 0, 32);
+#endif
+        }
     }
 }
 void wisp_simd_p32_prep_q8_0(const void *y, void *yp, int64_t n) { p32_prep((const uint8_t *)y, (uint8_t *)yp, n, 0); }
@@ -235,12 +259,43 @@ WISP_VINLINE v128_t dot32_i16(const v128_t w[4], const uint8_t *q) {
     return wasm_i32x4_add(a, b);
 }
 
+/* One group of m (1..4) weight blocks at xb against the same group (g0, stride byp) of
+ * nc (1..4) prepared activation rows, adding to the running sums acc[]. The blocks are
+ * decoded once into w[16] (a missing block's weights are zero, as are its activation
+ * slots, see p32_prep); then each token runs through them with its per-block sums
+ * folded into one [b0, b1, b2, b3] vector, whose m real lanes are added in order. The
+ * token loop is kept rolled on purpose: unrolled, LLVM hoists every load of every token
+ * and V8 (16 xmm registers on x64) spills most of them. */
+WISP_VINLINE void group32_i16(int kind, int nc, int m, const uint8_t *xb, const uint8_t *g0, size_t byp,
+                              float *acc) {
+    const size_t bx = XSIZE(kind);
+    const v128_t xd = h2f_gather_m(xb, bx, m);
+    const v128_t xm = HAS_M(kind) ? h2f_gather_m(xb + 2, bx, m) : xd;
+    v128_t w[16];
+    int off = 0;
+    for (int k = 0; k < 4; k++) {
+        if (k < m) decode32_i16(kind, xb + k * bx, w + 4 * k, &off);
+        else w[4 * k] = w[4 * k + 1] = w[4 * k + 2] = w[4 * k + 3] = wasm_i32x4_splat(0);
+    }
+#if defined(__clang__)
+#pragma clang loop unroll(disable)
+#endif
+    for (int c = 0; c < nc; c++) {
+        const uint8_t *g = g0 + (size_t)c * byp;
+        const v128_t s0 = dot32_i16(w, g + 64), s1 = dot32_i16(w + 4, g + 128);
+        const v128_t lo = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
+        const v128_t s2 = dot32_i16(w + 8, g + 192), s3 = dot32_i16(w + 12, g + 256);
+        const v128_t hi = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
+        v128_t is = wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 1, 4, 5), wasm_i32x4_shuffle(lo, hi, 2, 3, 6, 7));
+        if (off) /* Q4_0 / Q5_0: q - 8 / q - 16 is q.y - 8 / 16 * sum(y) */
+            is = wasm_i32x4_sub(is, wasm_i32x4_shl(wasm_v128_load(g + 16), off == 8 ? 3 : 4));
+        const v128_t r = combine4(kind, wasm_f32x4_convert_i32x4(is), xd, xm, wasm_v128_load(g), wasm_v128_load(g + 32));
+        acc[c] = add_lanes(acc[c], r, m);
+    }
+}
+
 /* nc (1..4) prepared activation rows (stride byp) against one weight row, adding to the
- * running sums in out[]. A group of
- * four weight blocks is decoded once into w[16]; then each token runs through it with
- * its per-block sums folded step by step into one [b0, b1, b2, b3] vector. The token
- * loop is kept rolled on purpose: unrolled, LLVM hoists every load of every token and
- * V8 (16 xmm registers on x64) spills most of them. */
+ * running sums in out[]: whole groups, then a last partial one. */
 WISP_VINLINE void dotp32(int kind, int nc, int64_t n, const uint8_t *x, const uint8_t *yp, size_t byp,
                          float *out) {
     const size_t bx = XSIZE(kind);
@@ -248,53 +303,8 @@ WISP_VINLINE void dotp32(int kind, int nc, int64_t n, const uint8_t *x, const ui
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int c = 0; c < nc; c++) acc[c] = out[c]; /* the running sums continue */
     int64_t i = 0;
-    int off = 0;
-    for (; i + 4 <= nb; i += 4) {
-        const uint8_t *xb = x + (size_t)i * bx;
-        const uint8_t *g0 = yp + (size_t)(i / 4) * P32_GROUP;
-        const v128_t xd = h2f_gather4(xb, bx);
-        const v128_t xm = HAS_M(kind) ? h2f_gather4(xb + 2, bx) : xd;
-        v128_t w[16];
-        for (int k = 0; k < 4; k++) decode32_i16(kind, xb + k * bx, w + 4 * k, &off);
-#if defined(__clang__)
-#pragma clang loop unroll(disable)
-#endif
-        for (int c = 0; c < nc; c++) {
-            const uint8_t *g = g0 + (size_t)c * byp;
-            const v128_t s0 = dot32_i16(w, g + 64), s1 = dot32_i16(w + 4, g + 128);
-            const v128_t lo = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
-            const v128_t s2 = dot32_i16(w + 8, g + 192), s3 = dot32_i16(w + 12, g + 256);
-            const v128_t hi = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
-            v128_t is = wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 1, 4, 5), wasm_i32x4_shuffle(lo, hi, 2, 3, 6, 7));
-            if (off) /* Q4_0 / Q5_0: q - 8 / q - 16 is q.y - 8 / 16 * sum(y) */
-                is = wasm_i32x4_sub(is, wasm_i32x4_shl(wasm_v128_load(g + 16), off == 8 ? 3 : 4));
-            const v128_t r = combine4(kind, wasm_f32x4_convert_i32x4(is), xd, xm, wasm_v128_load(g),
-                                      wasm_v128_load(g + 32));
-            float a = acc[c];
-            a += wasm_f32x4_extract_lane(r, 0);
-            a += wasm_f32x4_extract_lane(r, 1);
-            a += wasm_f32x4_extract_lane(r, 2);
-            a += wasm_f32x4_extract_lane(r, 3);
-            acc[c] = a;
-        }
-    }
-    for (; i < nb; i++) {
-        const uint8_t *xb = x + (size_t)i * bx;
-        v128_t w[4];
-        decode32_i16(kind, xb, w, &off);
-        const float xd = FP16(ld16(xb)), xm = HAS_M(kind) ? FP16(ld16(xb + 2)) : 0.0f;
-        const int k = (int)(i % 4);
-        for (int c = 0; c < nc; c++) {
-            const uint8_t *g = yp + (size_t)c * byp + (size_t)(i / 4) * P32_GROUP;
-            int32_t sum;
-            float yd, ys;
-            memcpy(&sum, g + 16 + 4 * k, 4);
-            memcpy(&yd, g + 4 * k, 4);
-            memcpy(&ys, g + 32 + 4 * k, 4);
-            const int32_t si = wisp_v_hsum_i32(dot32_i16(w, g + 64 + 64 * k)) - off * sum;
-            acc[c] += combine1(kind, (float)si, xd, xm, yd, ys);
-        }
-    }
+    for (; i + 4 <= nb; i += 4) group32_i16(kind, nc, 4, x + (size_t)i * bx, yp + (size_t)(i / 4) * P32_GROUP, byp, acc);
+    if (i < nb) group32_i16(kind, nc, (int)(nb - i), x + (size_t)i * bx, yp + (size_t)(i / 4) * P32_GROUP, byp, acc);
     for (int c = 0; c < nc; c++) out[c] = acc[c];
 }
 
@@ -330,6 +340,33 @@ WISP_VINLINE v128_t dot32_i8(const v128_t w[2], const uint8_t *q) {
     return wasm_i16x8_add(wisp_v_rdot_i8_i7(wasm_v128_load(q), w[0]), wisp_v_rdot_i8_i7(wasm_v128_load(q + 16), w[1]));
 }
 
+/* group32_i16 with the relaxed dot */
+WISP_VINLINE void group32_i8(int kind, int nc, int m, const uint8_t *xb, const uint8_t *g0, size_t byp,
+                             float *acc) {
+    const size_t bx = XSIZE(kind);
+    const v128_t xd = h2f_gather_m(xb, bx, m);
+    const v128_t xm = HAS_M(kind) ? h2f_gather_m(xb + 2, bx, m) : xd;
+    v128_t w[8];
+    int off = 0;
+    for (int k = 0; k < 4; k++) {
+        if (k < m) decode32_i8(kind, xb + k * bx, w + 2 * k, &off);
+        else w[2 * k] = w[2 * k + 1] = wasm_i32x4_splat(0);
+    }
+#if defined(__clang__)
+#pragma clang loop unroll(disable)
+#endif
+    for (int c = 0; c < nc; c++) {
+        const uint8_t *g = g0 + (size_t)c * byp;
+        v128_t is = wisp_v_hsum4_i32(wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w, g + P32_Q8)),
+                                     wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w + 2, g + P32_Q8 + 32)),
+                                     wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w + 4, g + P32_Q8 + 64)),
+                                     wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w + 6, g + P32_Q8 + 96)));
+        if (off) is = wasm_i32x4_sub(is, wasm_i32x4_shl(wasm_v128_load(g + 16), off == 8 ? 3 : 4));
+        const v128_t r = combine4(kind, wasm_f32x4_convert_i32x4(is), xd, xm, wasm_v128_load(g), wasm_v128_load(g + 32));
+        acc[c] = add_lanes(acc[c], r, m);
+    }
+}
+
 WISP_VINLINE void dotp32_i8(int kind, int nc, int64_t n, const uint8_t *x, const uint8_t *yp, size_t byp,
                             float *out) {
     const size_t bx = XSIZE(kind);
@@ -337,52 +374,8 @@ WISP_VINLINE void dotp32_i8(int kind, int nc, int64_t n, const uint8_t *x, const
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int c = 0; c < nc; c++) acc[c] = out[c];
     int64_t i = 0;
-    int off = 0;
-    for (; i + 4 <= nb; i += 4) {
-        const uint8_t *xb = x + (size_t)i * bx;
-        const uint8_t *g0 = yp + (size_t)(i / 4) * P32_GROUP;
-        const v128_t xd = h2f_gather4(xb, bx);
-        const v128_t xm = HAS_M(kind) ? h2f_gather4(xb + 2, bx) : xd;
-        v128_t w[8];
-        for (int k = 0; k < 4; k++) decode32_i8(kind, xb + k * bx, w + 2 * k, &off);
-#if defined(__clang__)
-#pragma clang loop unroll(disable)
-#endif
-        for (int c = 0; c < nc; c++) {
-            const uint8_t *g = g0 + (size_t)c * byp;
-            v128_t is = wisp_v_hsum4_i32(wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w, g + P32_Q8)),
-                                         wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w + 2, g + P32_Q8 + 32)),
-                                         wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w + 4, g + P32_Q8 + 64)),
-                                         wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w + 6, g + P32_Q8 + 96)));
-            if (off) is = wasm_i32x4_sub(is, wasm_i32x4_shl(wasm_v128_load(g + 16), off == 8 ? 3 : 4));
-            const v128_t r = combine4(kind, wasm_f32x4_convert_i32x4(is), xd, xm, wasm_v128_load(g),
-                                      wasm_v128_load(g + 32));
-            float a = acc[c];
-            a += wasm_f32x4_extract_lane(r, 0);
-            a += wasm_f32x4_extract_lane(r, 1);
-            a += wasm_f32x4_extract_lane(r, 2);
-            a += wasm_f32x4_extract_lane(r, 3);
-            acc[c] = a;
-        }
-    }
-    for (; i < nb; i++) {
-        const uint8_t *xb = x + (size_t)i * bx;
-        v128_t w[2];
-        decode32_i8(kind, xb, w, &off);
-        const float xd = FP16(ld16(xb)), xm = HAS_M(kind) ? FP16(ld16(xb + 2)) : 0.0f;
-        const int k = (int)(i % 4);
-        for (int c = 0; c < nc; c++) {
-            const uint8_t *g = yp + (size_t)c * byp + (size_t)(i / 4) * P32_GROUP;
-            int32_t sum;
-            float yd, ys;
-            memcpy(&sum, g + 16 + 4 * k, 4);
-            memcpy(&yd, g + 4 * k, 4);
-            memcpy(&ys, g + 32 + 4 * k, 4);
-            const int32_t si =
-                wisp_v_hsum_i32(wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w, g + P32_Q8 + 32 * k))) - off * sum;
-            acc[c] += combine1(kind, (float)si, xd, xm, yd, ys);
-        }
-    }
+    for (; i + 4 <= nb; i += 4) group32_i8(kind, nc, 4, x + (size_t)i * bx, yp + (size_t)(i / 4) * P32_GROUP, byp, acc);
+    if (i < nb) group32_i8(kind, nc, (int)(nb - i), x + (size_t)i * bx, yp + (size_t)(i / 4) * P32_GROUP, byp, acc);
     for (int c = 0; c < nc; c++) out[c] = acc[c];
 }
 #define DOTP32(kind, nc, n, x, yp, byp, out)                                                          \
