@@ -1177,31 +1177,79 @@ WISP_VINLINE void attn_scores(const int NH, int finite, int64_t hd, int64_t n_kv
     }
 }
 
+/* 16 dims of one head's F16 accumulator, as floats that are exactly halves. A struct
+ * passed by value, so that after inlining the accumulators stay in locals (registers);
+ * indexed through a pointer they went to memory at every position. */
+typedef struct { v128_t v[4]; } acc16;
+
+/* acc * m (scale) or acc + x * s (axpy), rounded to halves by the in-range rounding;
+ * *big collects the lanes where the rounding was not valid (|value| >= 65520, NaN) */
+WISP_VINLINE acc16 acc16_round_inrange(acc16 t, v128_t *big) {
+    v128_t a[4];
+    for (int e = 0; e < 4; e++) a[e] = wasm_v128_and(t.v[e], wasm_i32x4_splat(0x7fffffff));
+    const v128_t top = wasm_i32x4_max(wasm_i32x4_max(a[0], a[1]), wasm_i32x4_max(a[2], a[3]));
+    *big = wasm_v128_or(*big, wasm_i32x4_gt(top, wasm_i32x4_splat(0x477fefff)));
+    for (int e = 0; e < 4; e++) t.v[e] = wisp_v_round_f16_inrange(t.v[e], a[e]);
+    return t;
+}
+WISP_VINLINE acc16 acc16_scale(acc16 x, float m, v128_t *big) {
+    const v128_t mv = wasm_f32x4_splat(m);
+    for (int e = 0; e < 4; e++) x.v[e] = wasm_f32x4_mul(x.v[e], mv);
+    return acc16_round_inrange(x, big);
+}
+WISP_VINLINE acc16 acc16_axpy(acc16 x, const v128_t v[4], float s, v128_t *big) {
+    const v128_t sv = wasm_f32x4_splat(s);
+    for (int e = 0; e < 4; e++) x.v[e] = wasm_f32x4_add(x.v[e], wasm_f32x4_mul(v[e], sv));
+    return acc16_round_inrange(x, big);
+}
+
 /* 3, for 16 dims [d0, d0 + 16) of NH (1..2) heads: each head's accumulator stays in four
- * registers across all positions */
+ * registers across all positions. The steps run with the in-range rounding (no branch
+ * per vector) as long as every value stays below 65520 in magnitude, as accumulators of
+ * softmax-weighted V rows do; the first step that leaves that range is discarded and
+ * redone, with all later ones, by the general rounding (wisp_v_round_f16). */
 WISP_VINLINE void attn_acc16(const int NH, int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *v,
                              const float *ms, const float *vs, int64_t st, int64_t d0, float *out,
                              const float *s_inv) {
-    v128_t a[2][4];
-    for (int j = 0; j < NH; j++) a[j][0] = a[j][1] = a[j][2] = a[j][3] = wasm_f32x4_splat(0.0f);
-    for (int64_t p = 0; p < n_kv; p++) {
+    const v128_t z = wasm_f32x4_splat(0.0f);
+    acc16 a[2] = {{{z, z, z, z}}, {{z, z, z, z}}};
+    int64_t p = 0;
+    for (; p < n_kv; p++) {
+        const wisp_fp16 *row = v + p * hd + d0;
+        v128_t x[4], big = z;
+        h2f_x8_any(finite, wasm_v128_load(row), &x[0], &x[1]);
+        h2f_x8_any(finite, wasm_v128_load(row + 8), &x[2], &x[3]);
+        /* the max grew: rescale (round16(a * 1) = a, so 1 is skipped) */
+        acc16 n0 = a[0], n1 = a[1];
+        if (ms[p] != 1.0f) n0 = acc16_scale(n0, ms[p], &big);
+        n0 = acc16_axpy(n0, x, vs[p], &big);
+        if (NH == 2) {
+            if (ms[st + p] != 1.0f) n1 = acc16_scale(n1, ms[st + p], &big);
+            n1 = acc16_axpy(n1, x, vs[st + p], &big);
+        }
+        if (__builtin_expect(wasm_v128_any_true(big), 0)) break;
+        a[0] = n0;
+        a[1] = n1;
+    }
+    for (; p < n_kv; p++) {
         const wisp_fp16 *row = v + p * hd + d0;
         v128_t x[4];
         h2f_x8_any(finite, wasm_v128_load(row), &x[0], &x[1]);
         h2f_x8_any(finite, wasm_v128_load(row + 8), &x[2], &x[3]);
         for (int j = 0; j < NH; j++) {
             const float m = ms[j * st + p];
-            if (m != 1.0f) { /* the max grew: rescale (round16(a * 1) = a, so 1 is skipped) */
+            if (m != 1.0f) {
                 const v128_t mv = wasm_f32x4_splat(m);
-                for (int e = 0; e < 4; e++) a[j][e] = wisp_v_round_f16(wasm_f32x4_mul(a[j][e], mv));
+                for (int e = 0; e < 4; e++) a[j].v[e] = wisp_v_round_f16(wasm_f32x4_mul(a[j].v[e], mv));
             }
             const v128_t sv = wasm_f32x4_splat(vs[j * st + p]);
-            for (int e = 0; e < 4; e++) a[j][e] = wisp_v_round_f16(wasm_f32x4_add(a[j][e], wasm_f32x4_mul(x[e], sv)));
+            for (int e = 0; e < 4; e++)
+                a[j].v[e] = wisp_v_round_f16(wasm_f32x4_add(a[j].v[e], wasm_f32x4_mul(x[e], sv)));
         }
     }
     for (int j = 0; j < NH; j++) {
         const v128_t si = wasm_f32x4_splat(s_inv[j]);
-        for (int e = 0; e < 4; e++) wasm_v128_store(out + j * hd + d0 + 4 * e, wasm_f32x4_mul(a[j][e], si));
+        for (int e = 0; e < 4; e++) wasm_v128_store(out + j * hd + d0 + 4 * e, wasm_f32x4_mul(a[j].v[e], si));
     }
 }
 

@@ -69,30 +69,40 @@ WISP_VINLINE v128_t wisp_v_f2h_i32(v128_t f) {
     return wasm_v128_or(sign, h);
 }
 
+/* For |x| (as bits, a) below 65520, where the half round trip is finite and neither
+ * overflows nor is NaN: x rounded to the nearest half, ties to even, by the float
+ * adder's own rounding. m = 2^(e+13) for a in [2^e, 2^(e+1)) has an ulp of 2^(e-10),
+ * the half's step in that binade, so a + m is rounded to exactly that step (ties to
+ * even: m adds nothing to the last bit), and subtracting m again is exact. Below the
+ * half's normal range the step is 2^-24 whatever e, so m stays at least 2^-1. */
+WISP_VINLINE v128_t wisp_v_round_f16_inrange(v128_t x, v128_t a) {
+    const v128_t sign = wasm_v128_xor(x, a);
+    const v128_t m = wasm_i32x4_max(wasm_i32x4_add(wasm_v128_and(a, wasm_i32x4_splat(0x7f800000)),
+                                                   wasm_i32x4_splat(13 << 23)),
+                                    wasm_i32x4_splat(0x3f000000));
+    return wasm_v128_or(sign, wasm_f32x4_sub(wasm_f32x4_add(a, m), m));
+}
+
+/* The same for any x: >= 65520 gives inf, NaN is quiet with its top ten payload bits
+ * kept, as the half round trip gives them. */
+WISP_VINLINE v128_t wisp_v_round_f16_special(v128_t x, v128_t a) {
+    const v128_t nan = wasm_v128_or(wasm_i32x4_splat(0x7fc00000), wasm_v128_and(a, wasm_i32x4_splat(0x007fe000)));
+    const v128_t sign = wasm_v128_xor(x, a);
+    v128_t r = wisp_v_round_f16_inrange(x, a); /* its lanes out of range are replaced */
+    r = wasm_v128_bitselect(wasm_v128_or(sign, wasm_i32x4_splat(0x7f800000)), r,
+                            wasm_i32x4_ge(a, wasm_i32x4_splat(0x477ff000)));
+    return wasm_v128_bitselect(wasm_v128_or(sign, nan), r, wasm_i32x4_gt(a, wasm_i32x4_splat(0x7f800000)));
+}
+
 /* wisp_fp16_to_fp32(wisp_fp32_to_fp16(x)), four at a time, without leaving f32: x
  * rounded to the nearest half (ties to even), overflow to inf, NaN as the round trip
  * gives it. Lets an F16 accumulator live in f32 (exactly F16 values) and skip the
- * conversion back at every step. When all four lanes are in the half's normal range,
- * as accumulators nearly always are, only the mantissa rounding runs. */
+ * conversion back at every step. When all four lanes are below 65520 in magnitude, as
+ * accumulators nearly always are, only the in-range rounding runs. */
 WISP_VINLINE v128_t wisp_v_round_f16(v128_t x) {
     const v128_t a = wasm_v128_and(x, wasm_i32x4_splat(0x7fffffff));
-    const v128_t sign = wasm_v128_xor(x, a);
-    /* normal half: round the 13 dropped mantissa bits to nearest even (a carry bumps
-     * the exponent, as it should) */
-    const v128_t odd = wasm_v128_and(wasm_u32x4_shr(a, 13), wasm_i32x4_splat(1));
-    const v128_t normal = wasm_v128_and(wasm_i32x4_add(a, wasm_i32x4_add(wasm_i32x4_splat(0xfff), odd)),
-                                        wasm_i32x4_splat((int32_t)0xffffe000u));
-    const v128_t is_normal = wasm_v128_and(wasm_i32x4_ge(a, wasm_i32x4_splat(0x38800000)),
-                                           wasm_i32x4_lt(a, wasm_i32x4_splat(0x477ff000)));
-    if (wasm_i32x4_all_true(is_normal)) return wasm_v128_or(sign, normal);
-    /* subnormal half (and zero): a multiple of 2^-24, by the magic add (ulp(0.75) = 2^-24) */
-    const v128_t sub = wasm_f32x4_sub(wasm_f32x4_add(a, wasm_f32x4_splat(0.75f)), wasm_f32x4_splat(0.75f));
-    /* >= 65520: inf; NaN: quiet, top ten payload bits kept */
-    const v128_t nan = wasm_v128_or(wasm_i32x4_splat(0x7fc00000), wasm_v128_and(a, wasm_i32x4_splat(0x007fe000)));
-    v128_t r = wasm_v128_bitselect(normal, sub, wasm_i32x4_ge(a, wasm_i32x4_splat(0x38800000)));
-    r = wasm_v128_bitselect(wasm_i32x4_splat(0x7f800000), r, wasm_i32x4_ge(a, wasm_i32x4_splat(0x477ff000)));
-    r = wasm_v128_bitselect(nan, r, wasm_i32x4_gt(a, wasm_i32x4_splat(0x7f800000)));
-    return wasm_v128_or(sign, r);
+    if (!wasm_v128_any_true(wasm_i32x4_gt(a, wasm_i32x4_splat(0x477fefff)))) return wisp_v_round_f16_inrange(x, a);
+    return wisp_v_round_f16_special(x, a);
 }
 
 /* Eight floats (two vectors) -> eight packed halves. */

@@ -363,17 +363,23 @@ static void test_attention_head(void) {
     static wisp_fp16 k[MAXKV * MAXD], v[MAXKV * MAXD];
     static float scratch[2 * MAXKV * MAXH], out[MAXD * MAXH], ref[MAXD * MAXH], acc[MAXD], qf[MAXD * MAXH];
     static const int dims[] = {64, 128, 80, 96, 40, 20, 7};
-    int bad = 0, runs = 0;
-    for (int trial = 0; trial < 140; trial++) {
+    int bad = 0, runs = 0, overflowed = 0;
+    for (int trial = 0; trial < 175; trial++) {
         const int hd = dims[trial % 7];
         const int nh = 1 + trial % MAXH; /* query heads sharing these K/V rows */
         const int n_kv = trial % 5 == 0 ? 1 : 1 + (int)(rnd() % MAXKV);
-        const int mode = (trial / 7) % 4; /* 0 gaussian, 1 any finite, 2 huge, 3 with Inf/NaN */
+        /* 0 gaussian, 1 any finite, 2 huge, 3 with Inf/NaN, 4 overflowing: equal scores and
+         * large V of one sign, so the F16 accumulator passes 65504 (after a few positions,
+         * or with few positions, during the rescales of a growing max) */
+        const int mode = (trial / 7) % 5;
         const float amp = 0.1f + 4.0f * (float)unit();
         for (int i = 0; i < n_kv * hd; i++) {
             if (mode == 0) {
                 k[i] = wisp_fp32_to_fp16(amp * gauss());
                 v[i] = wisp_fp32_to_fp16(amp * gauss());
+            } else if (mode == 4) {
+                k[i] = i / hd >= n_kv / 2 ? 0 : wisp_fp32_to_fp16(0.01f * gauss()); /* mostly equal scores */
+                v[i] = wisp_fp32_to_fp16((i % 3 ? 1.0f : -1.0f) * (20000.0f + 45504.0f * (float)unit()));
             } else {
                 const int m = mode == 2 ? (rnd() % 3 == 0 ? 1 : 0) : (rnd() % 8 == 0 ? 2 : 0);
                 k[i] = rand_half(m);
@@ -405,6 +411,7 @@ static void test_attention_head(void) {
             }
             const float s_inv = S == 0.0f ? 0.0f : 1.0f / S;
             for (int d = 0; d < hd; d++) ref[j * hd + d] = acc[d] * s_inv;
+            for (int d = 0; d < hd; d++) overflowed += isinf(acc[d]) && mode == 4;
         }
         const int finite = wisp_simd_f16_all_finite(k, (int64_t)n_kv * hd) &&
                            wisp_simd_f16_all_finite(v, (int64_t)n_kv * hd);
@@ -431,6 +438,7 @@ static void test_attention_head(void) {
     inf_row[3] = 0xfe00;
     CHECK(!wisp_simd_f16_all_finite(inf_row, 8));
     CHECKF(bad == 0, "%d attention outputs differ from the step-by-step form (%d runs)", bad, runs);
+    CHECKF(overflowed > 0, "no F16 accumulator overflowed in the overflow mode");
     printf("attn_head: %d runs, %d outputs differ from the step-by-step form\n", runs, bad);
 }
 
