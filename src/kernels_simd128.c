@@ -319,7 +319,7 @@ WISP_VINLINE void decode32_i8(int kind, const uint8_t *b, v128_t w[2], int *off)
     const int q5 = kind == K_Q5_0 || kind == K_Q5_1;
     const v128_t v = wasm_v128_load(b + (kind == K_Q4_0 ? 2 : kind == K_Q4_1 ? 4 : kind == K_Q5_0 ? 6 : 8));
     w[0] = wasm_v128_and(v, wasm_i8x16_splat(0x0F));
-    w[1] = wasm_u8x16_shr(v, 4);
+    w[1] = wisp_v_u8_shr(v, 4);
     *off = kind == K_Q4_0 ? 8 : kind == K_Q5_0 ? 16 : 0;
     if (q5) {
         uint32_t qh;
@@ -462,10 +462,10 @@ WISP_VINLINE void dot_q2_K(int nc, int64_t n, const void *vx, const void *vy, si
                 const v128_t q = wasm_v128_load(x[i].qs + 32 * k + 16 * h);
                 for (int s = 0; s < 4; s++)
                     wasm_v128_store(a + 128 * k + 32 * s + 16 * h,
-                                    wasm_v128_and(wasm_u8x16_shr(q, 2 * s), wasm_i8x16_splat(3)));
+                                    wisp_v_u8_shr_and(q, 2 * s, 3));
             }
         const v128_t sc8 = wasm_v128_load(x[i].scales);
-        const v128_t mn = wasm_u8x16_shr(sc8, 4);
+        const v128_t mn = wisp_v_u8_shr(sc8, 4);
         const v128_t mn0 = wasm_u16x8_extend_low_u8x16(mn), mn1 = wasm_u16x8_extend_high_u8x16(mn);
         int scl[16];
         for (int j = 0; j < 16; j++) scl[j] = x[i].scales[j] & 0x0F;
@@ -644,10 +644,10 @@ WISP_VINLINE void dot_q3_K(int nc, int prep, int64_t n, const void *vx, const vo
                 const v128_t q = wasm_v128_load(x[i].qs + 32 * hf + 16 * p);
                 const v128_t hm = wasm_v128_load(x[i].hmask + 16 * p);
                 for (int s = 0; s < 4; s++) {
-                    const v128_t v = wasm_v128_and(wasm_u8x16_shr(q, 2 * s), wasm_i8x16_splat(3));
-                    const v128_t hb = wasm_v128_and(wasm_u8x16_shr(hm, 4 * hf + s), wasm_i8x16_splat(1));
+                    const v128_t v = wisp_v_u8_shr_and(q, 2 * s, 3);
+                    const v128_t hb = wisp_v_u8_shr_and(hm, 4 * hf + s, 1);
                     wasm_v128_store(a + 128 * hf + 32 * s + 16 * p,
-                                    wasm_i8x16_add(wasm_i8x16_sub(v, wasm_i8x16_splat(4)), wasm_i8x16_shl(hb, 2)));
+                                    wasm_i8x16_add(wasm_i8x16_sub(v, wasm_i8x16_splat(4)), wisp_v_u8_shl_small(hb, 2)));
                 }
             }
         int sc[16];
@@ -683,13 +683,13 @@ WISP_VINLINE void dot_q6_K(int nc, int prep, int64_t n, const void *vx, const vo
                 const v128_t h = wasm_v128_load(qh + 16 * p);
                 int8_t *d = a + 128 * hf + 16 * p;
                 wasm_v128_store(d, wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(l0, m4),
-                                                               wasm_i8x16_shl(wasm_v128_and(h, m3), 4)), e32));
+                                                               wisp_v_u8_shl_small(wasm_v128_and(h, m3), 4)), e32));
                 wasm_v128_store(d + 32, wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(l1, m4),
-                                                                    wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h, 2), m3), 4)), e32));
-                wasm_v128_store(d + 64, wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(l0, 4),
-                                                                    wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h, 4), m3), 4)), e32));
-                wasm_v128_store(d + 96, wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(l1, 4),
-                                                                    wasm_i8x16_shl(wasm_u8x16_shr(h, 6), 4)), e32));
+                                                                    wisp_v_u8_shl_small(wisp_v_u8_shr_and(h, 2, 3), 4)), e32));
+                wasm_v128_store(d + 64, wasm_i8x16_sub(wasm_v128_or(wisp_v_u8_shr(l0, 4),
+                                                                    wisp_v_u8_shl_small(wisp_v_u8_shr_and(h, 4, 3), 4)), e32));
+                wasm_v128_store(d + 96, wasm_i8x16_sub(wasm_v128_or(wisp_v_u8_shr(l1, 4),
+                                                                    wisp_v_u8_shl_small(wisp_v_u8_shr(h, 6), 4)), e32));
             }
         int sc[16];
         for (int j = 0; j < 16; j++) sc[j] = x[i].scales[j];
@@ -717,7 +717,7 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
     for (int c = 0; c < 4; c++) slo[c] = shi[c] = wasm_f32x4_splat(0.0f);
     _Alignas(16) int8_t a[QK];
     _Alignas(16) int16_t a16[QK];
-    const v128_t m4 = wasm_i8x16_splat(0x0F), one = wasm_i8x16_splat(1);
+    const v128_t m4 = wasm_i8x16_splat(0x0F);
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *xb = (const uint8_t *)vx + (size_t)i * bx;
         const uint8_t *scales = xb + 4;
@@ -726,11 +726,11 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
         for (int j = 0; j < 4; j++)
             for (int p = 0; p < 2; p++) {
                 const v128_t q = wasm_v128_load(qs + 32 * j + 16 * p);
-                v128_t lo = wasm_v128_and(q, m4), hi = wasm_u8x16_shr(q, 4);
+                v128_t lo = wasm_v128_and(q, m4), hi = wisp_v_u8_shr(q, 4);
                 if (is_q5) {
                     const v128_t h = wasm_v128_load(qh + 16 * p);
-                    lo = wasm_i8x16_add(lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h, 2 * j), one), 4));
-                    hi = wasm_i8x16_add(hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h, 2 * j + 1), one), 4));
+                    lo = wasm_i8x16_add(lo, wisp_v_u8_shl_small(wisp_v_u8_shr_and(h, 2 * j, 1), 4));
+                    hi = wasm_i8x16_add(hi, wisp_v_u8_shl_small(wisp_v_u8_shr_and(h, 2 * j + 1, 1), 4));
                 }
                 wasm_v128_store(a + 64 * j + 16 * p, lo);
                 wasm_v128_store(a + 64 * j + 32 + 16 * p, hi);
@@ -802,12 +802,12 @@ WISP_VINLINE void dot_k_affine(int nc, int prep, int is_q5, int64_t n, const voi
  * h[p]: the pair-ordered qh bytes of group p (Q5_K) */
 WISP_VINLINE void k_affine_nibbles(int is_q5, const uint8_t *qs, const v128_t h[2], int j, int p, v128_t *lo,
                                    v128_t *hi) {
-    const v128_t q = pair_order(wasm_v128_load(qs + 32 * j + 16 * p)), one = wasm_i8x16_splat(1);
+    const v128_t q = pair_order(wasm_v128_load(qs + 32 * j + 16 * p));
     *lo = wasm_v128_and(q, wasm_i8x16_splat(0x0F));
-    *hi = wasm_u8x16_shr(q, 4);
+    *hi = wisp_v_u8_shr(q, 4);
     if (is_q5) {
-        *lo = wasm_i8x16_add(*lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j), one), 4));
-        *hi = wasm_i8x16_add(*hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h[p], 2 * j + 1), one), 4));
+        *lo = wasm_i8x16_add(*lo, wisp_v_u8_shl_small(wisp_v_u8_shr_and(h[p], 2 * j, 1), 4));
+        *hi = wasm_i8x16_add(*hi, wisp_v_u8_shl_small(wisp_v_u8_shr_and(h[p], 2 * j + 1, 1), 4));
     }
 }
 
@@ -910,10 +910,10 @@ WISP_VINLINE float dotp1_q6_K(int64_t n, const void *vx, const void *vy) {
                 const v128_t q0 = pair_order(wasm_v128_load(ql)), q1 = pair_order(wasm_v128_load(ql + 32));
                 const v128_t hb = pair_order(wasm_v128_load(qh));
                 v128_t v[4];
-                v[0] = wasm_v128_or(wasm_v128_and(q0, m4), wasm_i8x16_shl(wasm_v128_and(hb, m3), 4));
-                v[1] = wasm_v128_or(wasm_v128_and(q1, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hb, 2), m3), 4));
-                v[2] = wasm_v128_or(wasm_u8x16_shr(q0, 4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hb, 4), m3), 4));
-                v[3] = wasm_v128_or(wasm_u8x16_shr(q1, 4), wasm_i8x16_shl(wasm_u8x16_shr(hb, 6), 4));
+                v[0] = wasm_v128_or(wasm_v128_and(q0, m4), wisp_v_u8_shl_small(wasm_v128_and(hb, m3), 4));
+                v[1] = wasm_v128_or(wasm_v128_and(q1, m4), wisp_v_u8_shl_small(wisp_v_u8_shr_and(hb, 2, 3), 4));
+                v[2] = wasm_v128_or(wisp_v_u8_shr(q0, 4), wisp_v_u8_shl_small(wisp_v_u8_shr_and(hb, 4, 3), 4));
+                v[3] = wasm_v128_or(wisp_v_u8_shr(q1, 4), wisp_v_u8_shl_small(wisp_v_u8_shr(hb, 6), 4));
 #if WISP_RELAXED_SIMD
                 /* the 6-bit q (0..63) with the relaxed dot, q - 32 as q.y - 32 * (y_k + y_k+8):
                  * per i16 lane |63 * 128 * 2| + |32 * 128 * 2| < 2^15 */

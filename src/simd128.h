@@ -35,7 +35,10 @@ WISP_VINLINE v128_t wisp_v_h2f_i32(v128_t h) {
     const v128_t shifted = wasm_i32x4_shl(nonsign, 13);
     const v128_t finite = wasm_f32x4_mul(shifted, wasm_f32x4_splat(0x1p112f));
     const v128_t special = wasm_v128_or(shifted, wasm_i32x4_splat(0x7f800000));
-    const v128_t is_special = wasm_i32x4_gt(nonsign, wasm_i32x4_splat(0x7bff));
+    /* exponent 31 comes out of the multiply as 2^16 or more, any finite half below it;
+     * compared as floats because an integer compare of nonsign, which LLVM knows is
+     * non-negative, becomes an unsigned one, four instructions on x64 in V8 */
+    const v128_t is_special = wasm_f32x4_ge(finite, wasm_f32x4_splat(65536.0f));
     return wasm_v128_or(sign, wasm_v128_bitselect(special, finite, is_special));
 }
 
@@ -111,6 +114,18 @@ WISP_VINLINE v128_t wisp_v_f2h_x8(v128_t lo, v128_t hi) {
     return wasm_i8x16_shuffle(wisp_v_f2h_i32(lo), wisp_v_f2h_i32(hi), 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20,
                               21, 24, 25, 28, 29);
 }
+
+/* Per-byte shifts by a constant. x64 has no byte shifts: V8 lowers i8x16.shr_u and
+ * i8x16.shl to a 16-bit shift and a byte mask that it builds anew at every use (three
+ * more instructions each time). These do the 16-bit shift themselves, with the mask as a
+ * plain constant that V8 keeps in a register, or with no mask where none is needed. */
+/* v >> n per byte */
+#define wisp_v_u8_shr(v, n) wasm_v128_and(wasm_u16x8_shr((v), (n)), wasm_i8x16_splat((int8_t)(0xFF >> (n))))
+/* (v >> n) & m per byte, for m <= 0xFF >> n: the bits shifted in from the next byte are
+ * masked off by m */
+#define wisp_v_u8_shr_and(v, n, m) wasm_v128_and(wasm_u16x8_shr((v), (n)), wasm_i8x16_splat((int8_t)(m)))
+/* v << n per byte, for bytes below 256 >> n (no bit crosses into the next byte) */
+#define wisp_v_u8_shl_small(v, n) wasm_i16x8_shl((v), (n))
 
 /* Sum of the four i32 lanes (wrapping, as any int sum order is exact). */
 WISP_VINLINE int32_t wisp_v_hsum_i32(v128_t v) {
