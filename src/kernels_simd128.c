@@ -294,6 +294,19 @@ WISP_VINLINE void group32_i16(int kind, int nc, int m, const uint8_t *xb, const 
     }
 }
 
+/* A row's last, partial group, out of line: one copy for every weight type (nc and m
+ * known only at run time), rather than one inlined into each of the kernels. */
+static __attribute__((noinline)) void group32_i16_tail(int kind, int nc, int m, const uint8_t *xb,
+                                                       const uint8_t *g0, size_t byp, float *acc) {
+    switch (kind) {
+    case K_Q4_0: group32_i16(K_Q4_0, nc, m, xb, g0, byp, acc); break;
+    case K_Q4_1: group32_i16(K_Q4_1, nc, m, xb, g0, byp, acc); break;
+    case K_Q5_0: group32_i16(K_Q5_0, nc, m, xb, g0, byp, acc); break;
+    case K_Q5_1: group32_i16(K_Q5_1, nc, m, xb, g0, byp, acc); break;
+    default: group32_i16(K_Q8_0, nc, m, xb, g0, byp, acc); break;
+    }
+}
+
 /* nc (1..4) prepared activation rows (stride byp) against one weight row, adding to the
  * running sums in out[]: whole groups, then a last partial one. */
 WISP_VINLINE void dotp32(int kind, int nc, int64_t n, const uint8_t *x, const uint8_t *yp, size_t byp,
@@ -304,7 +317,7 @@ WISP_VINLINE void dotp32(int kind, int nc, int64_t n, const uint8_t *x, const ui
     for (int c = 0; c < nc; c++) acc[c] = out[c]; /* the running sums continue */
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) group32_i16(kind, nc, 4, x + (size_t)i * bx, yp + (size_t)(i / 4) * P32_GROUP, byp, acc);
-    if (i < nb) group32_i16(kind, nc, (int)(nb - i), x + (size_t)i * bx, yp + (size_t)(i / 4) * P32_GROUP, byp, acc);
+    if (i < nb) group32_i16_tail(kind, nc, (int)(nb - i), x + (size_t)i * bx, yp + (size_t)(i / 4) * P32_GROUP, byp, acc);
     for (int c = 0; c < nc; c++) out[c] = acc[c];
 }
 
@@ -367,6 +380,16 @@ WISP_VINLINE void group32_i8(int kind, int nc, int m, const uint8_t *xb, const u
     }
 }
 
+static __attribute__((noinline)) void group32_i8_tail(int kind, int nc, int m, const uint8_t *xb,
+                                                      const uint8_t *g0, size_t byp, float *acc) {
+    switch (kind) {
+    case K_Q4_0: group32_i8(K_Q4_0, nc, m, xb, g0, byp, acc); break;
+    case K_Q4_1: group32_i8(K_Q4_1, nc, m, xb, g0, byp, acc); break;
+    case K_Q5_0: group32_i8(K_Q5_0, nc, m, xb, g0, byp, acc); break;
+    default: group32_i8(K_Q5_1, nc, m, xb, g0, byp, acc); break;
+    }
+}
+
 WISP_VINLINE void dotp32_i8(int kind, int nc, int64_t n, const uint8_t *x, const uint8_t *yp, size_t byp,
                             float *out) {
     const size_t bx = XSIZE(kind);
@@ -375,7 +398,7 @@ WISP_VINLINE void dotp32_i8(int kind, int nc, int64_t n, const uint8_t *x, const
     for (int c = 0; c < nc; c++) acc[c] = out[c];
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) group32_i8(kind, nc, 4, x + (size_t)i * bx, yp + (size_t)(i / 4) * P32_GROUP, byp, acc);
-    if (i < nb) group32_i8(kind, nc, (int)(nb - i), x + (size_t)i * bx, yp + (size_t)(i / 4) * P32_GROUP, byp, acc);
+    if (i < nb) group32_i8_tail(kind, nc, (int)(nb - i), x + (size_t)i * bx, yp + (size_t)(i / 4) * P32_GROUP, byp, acc);
     for (int c = 0; c < nc; c++) out[c] = acc[c];
 }
 #define DOTP32(kind, nc, n, x, yp, byp, out)                                                          \
@@ -1203,34 +1226,10 @@ WISP_VINLINE acc16 acc16_axpy(acc16 x, const v128_t v[4], float s, v128_t *big) 
     return acc16_round_inrange(x, big);
 }
 
-/* 3, for 16 dims [d0, d0 + 16) of NH (1..2) heads: each head's accumulator stays in four
- * registers across all positions. The steps run with the in-range rounding (no branch
- * per vector) as long as every value stays below 65520 in magnitude, as accumulators of
- * softmax-weighted V rows do; the first step that leaves that range is discarded and
- * redone, with all later ones, by the general rounding (wisp_v_round_f16). */
-WISP_VINLINE void attn_acc16(const int NH, int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *v,
-                             const float *ms, const float *vs, int64_t st, int64_t d0, float *out,
-                             const float *s_inv) {
-    const v128_t z = wasm_f32x4_splat(0.0f);
-    acc16 a[2] = {{{z, z, z, z}}, {{z, z, z, z}}};
-    int64_t p = 0;
-    for (; p < n_kv; p++) {
-        const wisp_fp16 *row = v + p * hd + d0;
-        v128_t x[4], big = z;
-        h2f_x8_any(finite, wasm_v128_load(row), &x[0], &x[1]);
-        h2f_x8_any(finite, wasm_v128_load(row + 8), &x[2], &x[3]);
-        /* the max grew: rescale (round16(a * 1) = a, so 1 is skipped) */
-        acc16 n0 = a[0], n1 = a[1];
-        if (ms[p] != 1.0f) n0 = acc16_scale(n0, ms[p], &big);
-        n0 = acc16_axpy(n0, x, vs[p], &big);
-        if (NH == 2) {
-            if (ms[st + p] != 1.0f) n1 = acc16_scale(n1, ms[st + p], &big);
-            n1 = acc16_axpy(n1, x, vs[st + p], &big);
-        }
-        if (__builtin_expect(wasm_v128_any_true(big), 0)) break;
-        a[0] = n0;
-        a[1] = n1;
-    }
+/* attn_acc16's steps p..n_kv-1 with the general rounding, out of line (rarely run) */
+static __attribute__((noinline)) void attn_acc16_general(int NH, int finite, int64_t hd, int64_t p, int64_t n_kv,
+                                                         const wisp_fp16 *v, const float *ms, const float *vs,
+                                                         int64_t st, int64_t d0, acc16 a[2]) {
     for (; p < n_kv; p++) {
         const wisp_fp16 *row = v + p * hd + d0;
         v128_t x[4];
@@ -1247,9 +1246,46 @@ WISP_VINLINE void attn_acc16(const int NH, int finite, int64_t hd, int64_t n_kv,
                 a[j].v[e] = wisp_v_round_f16(wasm_f32x4_add(a[j].v[e], wasm_f32x4_mul(x[e], sv)));
         }
     }
+}
+
+/* 3, for 16 dims [d0, d0 + 16) of NH (1..2) heads: each head's accumulator stays in four
+ * registers across all positions. The steps run with the in-range rounding (no branch
+ * per vector) as long as every value stays below 65520 in magnitude, as accumulators of
+ * softmax-weighted V rows do; the first step that leaves that range is discarded and
+ * redone, with all later ones, by the general rounding (wisp_v_round_f16). */
+WISP_VINLINE void attn_acc16(const int NH, int finite, int64_t hd, int64_t n_kv, const wisp_fp16 *v,
+                             const float *ms, const float *vs, int64_t st, int64_t d0, float *out,
+                             const float *s_inv) {
+    const v128_t z = wasm_f32x4_splat(0.0f);
+    acc16 a0 = {{z, z, z, z}}, a1 = a0;
+    int64_t p = 0;
+    for (; p < n_kv; p++) {
+        const wisp_fp16 *row = v + p * hd + d0;
+        v128_t x[4], big = z;
+        h2f_x8_any(finite, wasm_v128_load(row), &x[0], &x[1]);
+        h2f_x8_any(finite, wasm_v128_load(row + 8), &x[2], &x[3]);
+        /* the max grew: rescale (round16(a * 1) = a, so 1 is skipped) */
+        acc16 n0 = a0, n1 = a1;
+        if (ms[p] != 1.0f) n0 = acc16_scale(n0, ms[p], &big);
+        n0 = acc16_axpy(n0, x, vs[p], &big);
+        if (NH == 2) {
+            if (ms[st + p] != 1.0f) n1 = acc16_scale(n1, ms[st + p], &big);
+            n1 = acc16_axpy(n1, x, vs[st + p], &big);
+        }
+        if (__builtin_expect(wasm_v128_any_true(big), 0)) break;
+        a0 = n0;
+        a1 = n1;
+    }
+    if (p < n_kv) { /* (a copy: a0, a1 themselves must not have their address taken) */
+        acc16 a[2] = {a0, a1};
+        attn_acc16_general(NH, finite, hd, p, n_kv, v, ms, vs, st, d0, a);
+        a0 = a[0];
+        a1 = a[1];
+    }
     for (int j = 0; j < NH; j++) {
         const v128_t si = wasm_f32x4_splat(s_inv[j]);
-        for (int e = 0; e < 4; e++) wasm_v128_store(out + j * hd + d0 + 4 * e, wasm_f32x4_mul(a[j].v[e], si));
+        const acc16 r = j ? a1 : a0;
+        for (int e = 0; e < 4; e++) wasm_v128_store(out + j * hd + d0 + 4 * e, wasm_f32x4_mul(r.v[e], si));
     }
 }
 
