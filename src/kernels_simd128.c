@@ -448,6 +448,69 @@ DEF_DOTP32(q5_0, K_Q5_0)
 DEF_DOTP32(q5_1, K_Q5_1)
 DEF_DOTP32(q8_0, K_Q8_0)
 
+/* ---------------------------------------------------------------- four rows, one token
+ * Decode multiplies every weight row with one activation row. Here four weight rows
+ * (x, x + bx, x + 2 bx, x + 3 bx) go through the blocks together: each activation block
+ * is loaded once for the four, and row k's running float sum lives in lane k, so the
+ * per-block sums are still added one block at a time in block order (the scalar
+ * kernel's order: bit-identical) with one vector add per block for the four rows and
+ * no lane extraction. The four rows' weight bytes are also four memory streams. */
+WISP_VINLINE v128_t rows4_block(int kind, const uint8_t *b, size_t bx, const uint8_t *g, int k) {
+    v128_t s[4];
+    int off = 0;
+    for (int r = 0; r < 4; r++) {
+#if WISP_RELAXED_SIMD
+        if (kind != K_Q8_0) {
+            v128_t w[2];
+            decode32_i8(kind, b + r * bx, w, &off);
+            s[r] = wasm_i32x4_extadd_pairwise_i16x8(dot32_i8(w, g + P32_Q8 + 32 * k));
+            continue;
+        }
+#endif
+        v128_t w[4];
+        decode32_i16(kind, b + r * bx, w, &off);
+        s[r] = dot32_i16(w, g + 64 + 64 * k);
+    }
+    v128_t is = wisp_v_hsum4_i32(s[0], s[1], s[2], s[3]);
+    if (off) {
+        int32_t sum;
+        memcpy(&sum, g + 16 + 4 * k, 4);
+        is = wasm_i32x4_sub(is, wasm_i32x4_splat(sum * off));
+    }
+    const v128_t xd = wisp_v_h2f_i32(wasm_i32x4_make(ld16(b), ld16(b + bx), ld16(b + 2 * bx), ld16(b + 3 * bx)));
+    const v128_t xm = HAS_M(kind) ? wisp_v_h2f_i32(wasm_i32x4_make(ld16(b + 2), ld16(b + 2 + bx), ld16(b + 2 + 2 * bx),
+                                                                   ld16(b + 2 + 3 * bx)))
+                                  : xd;
+    return combine4(kind, wasm_f32x4_convert_i32x4(is), xd, xm, wasm_f32x4_splat(ldf(g + 4 * k)),
+                    wasm_f32x4_splat(ldf(g + 32 + 4 * k)));
+}
+
+WISP_VINLINE void rows4_32(int kind, int64_t n, const uint8_t *x, size_t bx, const uint8_t *yp, float out[4]) {
+    const size_t xs = XSIZE(kind);
+    const int64_t nb = n / 32;
+    v128_t acc = wasm_f32x4_splat(0.0f);
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        const uint8_t *g = yp + (size_t)(i / 4) * P32_GROUP, *b = x + (size_t)i * xs;
+        for (int k = 0; k < 4; k++) acc = wasm_f32x4_add(acc, rows4_block(kind, b + k * xs, bx, g, k));
+    }
+    if (i < nb) {
+        const uint8_t *g = yp + (size_t)(i / 4) * P32_GROUP, *b = x + (size_t)i * xs;
+        for (int k = 0; k < (int)(nb - i); k++) acc = wasm_f32x4_add(acc, rows4_block(kind, b + k * xs, bx, g, k));
+    }
+    wasm_v128_store(out, acc);
+}
+
+#define DEF_ROWS4(name, kind)                                                                        \
+    void wisp_simd_vec_dotp_rows4_##name(int64_t n, const void *x, size_t bx, const void *yp, float out[4]) { \
+        rows4_32(kind, n, (const uint8_t *)x, bx, (const uint8_t *)yp, out);                        \
+    }
+DEF_ROWS4(q4_0, K_Q4_0)
+DEF_ROWS4(q4_1, K_Q4_1)
+DEF_ROWS4(q5_0, K_Q5_0)
+DEF_ROWS4(q5_1, K_Q5_1)
+DEF_ROWS4(q8_0, K_Q8_0)
+
 /* ================================================================ k-quants
  * A weight block is first unpacked to 256 int8 quants (a[], 16-aligned), once for all
  * the tokens of a tile; then each token's dot reads a[] and the Q8_K block. */

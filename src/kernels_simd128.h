@@ -59,6 +59,14 @@ void wisp_simd_vec_dot4p_q5_0(int64_t n, const void *x, const void *yp, size_t b
 void wisp_simd_vec_dot4p_q5_1(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
 void wisp_simd_vec_dot4p_q8_0(int64_t n, const void *x, const void *yp, size_t byp, float out[4]);
 
+/* Four weight rows x + k*bx (k = 0..3) against one prepared activation row:
+ * out[k] = vec_dotp(n, x + k*bx, yp), bit-identical; for decode (one token). */
+void wisp_simd_vec_dotp_rows4_q4_0(int64_t n, const void *x, size_t bx, const void *yp, float out[4]);
+void wisp_simd_vec_dotp_rows4_q4_1(int64_t n, const void *x, size_t bx, const void *yp, float out[4]);
+void wisp_simd_vec_dotp_rows4_q5_0(int64_t n, const void *x, size_t bx, const void *yp, float out[4]);
+void wisp_simd_vec_dotp_rows4_q5_1(int64_t n, const void *x, size_t bx, const void *yp, float out[4]);
+void wisp_simd_vec_dotp_rows4_q8_0(int64_t n, const void *x, size_t bx, const void *yp, float out[4]);
+
 /* The same for the k-quants (but Q2_K) on Q8_K rows: pK_prep into pK_size(n) bytes. */
 size_t wisp_simd_pK_size(int64_t n);
 void wisp_simd_pK_prep(const void *y, void *yp, int64_t n);

@@ -419,23 +419,23 @@ static void q8_1_to_float(const void *src, float *y, int64_t n) {
 #endif
 #define T(id, nm, blk, bytes, tof, fromf, fromf_simd, dot, dot_simd, dot4, vdt)                        \
     [id] = {id, nm, blk, bytes, tof, SIMD(fromf, fromf_simd), SIMD(dot, dot_simd), vdt, fromf, dot, \
-            SIMD(NULL, dot4), NULL, NULL, NULL, NULL, 0, 0}
+            SIMD(NULL, dot4), NULL, NULL, NULL, NULL, 0, 0, NULL}
 /* the 32-element types: also the prepared-activation path of kernels_simd128.c */
 #if WISP_HAVE_SIMD128
 #define T32(id, nm, blk, bytes, tof, fromf, fromf_simd, dot, sfx, vdt, prep)                          \
     [id] = {id, nm, blk, bytes, tof, fromf_simd, wisp_simd_vec_dot_##sfx, vdt, fromf, dot,           \
             wisp_simd_vec_dot4_##sfx, wisp_simd_p32_size, prep, wisp_simd_vec_dotp_##sfx,          \
-            wisp_simd_vec_dot4p_##sfx, 1, 128}
+            wisp_simd_vec_dot4p_##sfx, 1, 128, wisp_simd_vec_dotp_rows4_##sfx}
 /* k-quants: prepared rows from one token on (vec_dot_p has its own one-token kernels) */
 #define TK(id, nm, bytes, tof, fromf, dot, sfx, min_t)                                                 \
     [id] = {id, nm, WISP_QK_K, bytes, tof, fromf, wisp_simd_vec_dot_##sfx, WISP_TYPE_Q8_K, fromf, dot,  \
             wisp_simd_vec_dot4_##sfx, wisp_simd_pK_size, wisp_simd_pK_prep, wisp_simd_vec_dotp_##sfx,    \
-            wisp_simd_vec_dot4p_##sfx, min_t, WISP_QK_K}
+            wisp_simd_vec_dot4p_##sfx, min_t, WISP_QK_K, NULL}
 #else
 #define TK(id, nm, bytes, tof, fromf, dot, sfx, min_t)                                                 \
-    [id] = {id, nm, WISP_QK_K, bytes, tof, fromf, dot, WISP_TYPE_Q8_K, fromf, dot, NULL, NULL, NULL, NULL, NULL, 0, 0}
+    [id] = {id, nm, WISP_QK_K, bytes, tof, fromf, dot, WISP_TYPE_Q8_K, fromf, dot, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL}
 #define T32(id, nm, blk, bytes, tof, fromf, fromf_simd, dot, sfx, vdt, prep)                          \
-    [id] = {id, nm, blk, bytes, tof, fromf, dot, vdt, fromf, dot, NULL, NULL, NULL, NULL, NULL, 0, 0}
+    [id] = {id, nm, blk, bytes, tof, fromf, dot, vdt, fromf, dot, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL}
 #endif
 
 static const wisp_quant_traits k_traits[WISP_TYPE_COUNT] = {

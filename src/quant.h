@@ -31,6 +31,9 @@ typedef float (*wisp_vec_dot_fn)(int64_t n, const void *x, const void *y);
 /* Four activation rows at once: out[c] = vec_dot(n, x, y + c*by), c = 0..3. Lets a
  * prefill matmul decode each weight block once for four tokens. */
 typedef void (*wisp_vec_dot4_fn)(int64_t n, const void *x, const void *y, size_t by, float out[4]);
+/* Four weight rows at once: out[k] = vec_dot(n, x + k*bx, y), k = 0..3. Lets a decode
+ * matmul (one token) read each activation block once for four rows. */
+typedef void (*wisp_vec_dot_rows4_fn)(int64_t n, const void *x, size_t bx, const void *y, float out[4]);
 
 typedef struct wisp_quant_traits {
     uint32_t type;
@@ -60,6 +63,8 @@ typedef struct wisp_quant_traits {
      * weight work per row that only pays off when shared by several tokens) */
     uint32_t prep_min_tokens;
     uint32_t act_prep_unit;
+    /* four rows against one prepared activation row (NULL: vec_dot_p row by row) */
+    wisp_vec_dot_rows4_fn vec_dot_p_rows4;
 } wisp_quant_traits;
 
 /* Traits of a type id, or NULL when wisp cannot compute with that type. */

@@ -122,6 +122,7 @@ static void test_dots(void) {
     uint8_t *x = (uint8_t *)malloc((size_t)max_n * 4 + 64);
     uint8_t *y = (uint8_t *)malloc(4 * ((size_t)max_n * 4 + 64));
     uint8_t *yp = (uint8_t *)malloc(5 * ((size_t)max_n * 4 + 1024));
+    uint8_t *xr = (uint8_t *)malloc(4 * ((size_t)max_n * 4 + 64));
     for (size_t ti = 0; ti < sizeof k_dot_types / sizeof k_dot_types[0]; ti++) {
         const wisp_quant_traits *t = wisp_quant_get(k_dot_types[ti]);
         CHECK(t && t->vec_dot && t->vec_dot_ref);
@@ -135,7 +136,7 @@ static void test_dots(void) {
         static const int countsF[] = {1, 7, 8, 15, 64, 100, 896, 2048};
         const int *counts = blk == 1 ? countsF : blk == 32 ? counts32 : countsK;
         const int ncounts = blk == 1 ? 8 : blk == 32 ? 8 : 5;
-        int bad = 0, bad4 = 0, badp = 0, runs = 0;
+        int bad = 0, bad4 = 0, badp = 0, badr = 0, runs = 0;
         for (int ci = 0; ci < ncounts; ci++) {
             const int64_t n = (int64_t)counts[ci] * blk;
             if (n > max_n) continue;
@@ -180,6 +181,23 @@ static void test_dots(void) {
                                 badp++;
                             }
                         }
+                        if (t->vec_dot_p_rows4) {
+                            /* four weight rows (this one and three of other modes, at a stride
+                             * that is not the row size) against one prepared token */
+                            const size_t bx = wisp_row_size(t->type, n) + 2 * (size_t)(rnd() % 3);
+                            memcpy(xr, x, wisp_row_size(t->type, n));
+                            for (int k = 1; k < 4; k++) make_row(t->type, xr + k * bx, n, (mode + k) % 5);
+                            t->vec_dot_p_rows4(n, xr, bx, yp + bp, out);
+                            for (int k = 0; k < 4; k++) {
+                                const float w = t->vec_dot_ref(n, xr + k * bx, y + by);
+                                if (!same(out[k], w)) {
+                                    if (badr < 3)
+                                        fprintf(stderr, "%s rows4 n=%lld mode %d row %d: %.9g scalar %.9g\n",
+                                                t->name, (long long)n, mode, k, (double)out[k], (double)w);
+                                    badr++;
+                                }
+                            }
+                        }
                     }
                     if (t->vec_dot4) {
                         float out[4];
@@ -200,7 +218,9 @@ static void test_dots(void) {
         CHECKF(bad == 0, "%s: %d of %d SIMD dots differ from scalar", t->name, bad, runs);
         CHECKF(badp == 0, "%s: %d prepared-activation dots differ from scalar", t->name, badp);
         CHECKF(bad4 == 0, "%s: %d four-token dots differ from scalar", t->name, bad4);
+        CHECKF(badr == 0, "%s: %d four-row dots differ from scalar", t->name, badr);
     }
+    free(xr);
     free(x);
     free(y);
     free(yp);

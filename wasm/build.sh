@@ -74,7 +74,7 @@ build_variant() {
     *) "$EMCC" "${COMMON[@]}" "$@" "${SRCS[@]}" -o "$OUT/wisp-$v.mjs" ;;
   esac
   if command -v "$WASM_OPT" >/dev/null; then
-    "$WASM_OPT" "$WASM_OPT_LEVEL" "${feats[@]}" "$OUT/wisp-$v.wasm" -o "$OUT/wisp-$v.wasm.tmp"
+    "$WASM_OPT" $WASM_OPT_LEVEL "${feats[@]}" "$OUT/wisp-$v.wasm" -o "$OUT/wisp-$v.wasm.tmp"
     mv "$OUT/wisp-$v.wasm.tmp" "$OUT/wisp-$v.wasm"
   else
     echo "build.sh: warning: $WASM_OPT not found; skipping the Binaryen pass (apt-get install binaryen)" >&2
