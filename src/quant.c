@@ -20,6 +20,15 @@
 
 /* ---------------------------------------------------------------- fp16 / bf16 */
 
+uint32_t wisp_fp16_table[65536];
+
+/* Runs before main natively, and in wasm when the module is instantiated (Emscripten's
+ * __wasm_call_ctors, on the main thread, before any pthread starts): no kernel can run
+ * before it, and nothing writes the table afterwards. */
+__attribute__((constructor)) static void fp16_table_init(void) {
+    for (uint32_t h = 0; h < 65536; h++) wisp_fp16_table[h] = wisp_f32_bits(wisp_fp16_to_fp32_inline((wisp_fp16)h));
+}
+
 float wisp_fp16_to_fp32(wisp_fp16 h) { return wisp_fp16_to_fp32_inline(h); }
 wisp_fp16 wisp_fp32_to_fp16(float f) { return wisp_fp32_to_fp16_inline(f); }
 float wisp_bf16_to_fp32(wisp_bf16 h) { return wisp_bf16_to_fp32_inline(h); }
