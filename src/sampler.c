@@ -267,8 +267,36 @@ static void apply_repeat_penalty(wisp_sampler *s) {
     for (int32_t i = 0; i < s->ring_cnt; i++) s->mark[s->ring[i]] = 0;
 }
 
+/* Greedy: the first token with the highest logit after the penalty and the
+ * sanitising below, in one pass over the logits (no candidate array: decode of a
+ * 151936-token vocabulary spent ~0.5 ms per token filling it). Same token as the general
+ * path: the penalised tokens are marked, and each logit goes through the same steps. */
+static wisp_token sample_greedy(wisp_sampler *s, const float *logits) {
+    const int32_t nv = (int32_t)s->n_vocab;
+    const float pen = s->p.repeat_penalty;
+    const bool penalise = pen != 1.0f && s->ring_cnt > 0;
+    if (penalise)
+        for (int32_t i = 0; i < s->ring_cnt; i++) s->mark[s->ring[i]] = 1;
+    int32_t best = 0;
+    float best_l = 0.0f;
+    for (int32_t i = 0; i < nv; i++) {
+        float l = logits[i];
+        if (penalise && s->mark[i]) l = l > 0.0f ? l / pen : l * pen;
+        if (isnan(l)) l = -INFINITY;
+        else if (l > FLT_MAX) l = FLT_MAX;
+        if (i == 0 || l > best_l) {
+            best = i;
+            best_l = l;
+        }
+    }
+    if (penalise)
+        for (int32_t i = 0; i < s->ring_cnt; i++) s->mark[s->ring[i]] = 0;
+    return best;
+}
+
 wisp_token wisp_sampler_sample(wisp_sampler *s, const float *logits) {
     if (!s || !logits) return -1;
+    if (s->p.temperature <= 0.0f) return sample_greedy(s, logits);
     const int32_t nv = (int32_t)s->n_vocab;
     cand *c = s->c;
 
@@ -282,13 +310,6 @@ wisp_token wisp_sampler_sample(wisp_sampler *s, const float *logits) {
         float l = c[i].l;
         if (isnan(l)) c[i].l = -INFINITY;
         else if (l > FLT_MAX) c[i].l = FLT_MAX;
-    }
-
-    if (s->p.temperature <= 0.0f) {
-        int32_t best = 0;
-        for (int32_t i = 1; i < nv; i++)
-            if (c[i].l > c[best].l) best = i;
-        return best;
     }
 
     /* Drop impossible tokens and find the max. */

@@ -1,5 +1,6 @@
 /* test_sampler.c — wisp_sampler_*: greedy, determinism, statistics against softmax,
  * top-k/top-p/min-p truncation, repetition penalty and parameter validation. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,6 +72,22 @@ static void test_greedy(void) {
     s = mk(&p, 3);
     CHECK(wisp_sampler_sample(s, dead) == 0);
     wisp_sampler_free(s);
+
+    /* +inf counts as FLT_MAX (a tie: the lower id wins), also after a penalty < 1
+     * pushed a logit past FLT_MAX */
+    const float big[4] = {1.0f, FLT_MAX, INFINITY, FLT_MAX};
+    s = mk(&p, 4);
+    CHECK(wisp_sampler_sample(s, big) == 1);
+    wisp_sampler_free(s);
+    p.repeat_penalty = 0.5f;
+    p.repeat_last_n = 4;
+    const float over[3] = {FLT_MAX * 0.75f, FLT_MAX, 2.0f};
+    s = mk(&p, 3);
+    CHECK(wisp_sampler_sample(s, over) == 1);
+    wisp_sampler_accept(s, 0); /* 0.75 FLT_MAX / 0.5 = inf -> FLT_MAX: ties with 1, lower id */
+    CHECK(wisp_sampler_sample(s, over) == 0);
+    wisp_sampler_free(s);
+    p.repeat_penalty = 1.0f;
 
     /* top_k = 1 at a positive temperature is greedy too. */
     p = plain_params(1.5f);
