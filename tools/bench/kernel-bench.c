@@ -1,10 +1,17 @@
-/* kernel-bench.c — time the dot kernels per weight block, natively or as wasm under Node:
+/* kernel-bench.c — time the dot kernels per weight block, natively, as wasm under Node, or
+ * as wasm in headless Chromium (V8 versions differ: Chromium 156 and Node 20 can rank two
+ * kernels differently, and the browser is the product):
  *   cc -O2 -DWISP_SIMD128 -msse4.1 -Isrc tools/bench/kernel-bench.c build/libwisp.a -lm
- *   emcc -O3 -msimd128 -Isrc tools/bench/kernel-bench.c src/*.c -o kb.mjs && node kb.mjs
+ *   emcc -O3 -msimd128 -Isrc tools/bench/kernel-bench.c src/*.c -o kb.js && node --no-experimental-fetch kb.js
+ *   emcc -O3 -msimd128 -Isrc -sENVIRONMENT=web -sEXIT_RUNTIME=1 tools/bench/kernel-bench.c src/*.c -o build/kb.js
+ *     && node tools/bench/chromium-run.mjs build kb.js
+ * (relaxed-SIMD kernels: add -DWISP_RELAXED_SIMD=1 --js-library wasm/relaxed-stub.js, then
+ * wasm/relaxed.sh on the .wasm; Node also needs --experimental-wasm-relaxed-simd.)
  * For each type: a 1536 x 576 weight matrix (random, quantized), one or four activation
  * rows; prints ns per weight block and per token for the plain path (vec_dot, vec_dot4)
- * and the prepared-activation path (vec_dot_p, vec_dot4_p) when the type has one. Best
- * of several repetitions, so a loaded machine still gives usable figures. */
+ * and the prepared-activation path (vec_dot_p, vec_dot4_p, and the four-row decode kernel
+ * vec_dot_p_rows4) when the type has one. Best of several repetitions, so a loaded
+ * machine still gives usable figures. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +54,7 @@ int main(int argc, char **argv) {
         if (pb)
             for (int c = 0; c < 4; c++) t->act_prep(a + c * ab, ap + c * pb, n);
         const double blocks = (double)R * n / t->blck_size;
-        double best[4] = {1e9, 1e9, 1e9, 1e9};
+        double best[5] = {1e9, 1e9, 1e9, 1e9, 1e9};
         for (int k = 0; k < reps; k++) {
             double t0 = now();
             for (int64_t r = 0; r < R; r++) out[r] = t->vec_dot(n, w + r * rb, a);
@@ -69,10 +76,18 @@ int main(int argc, char **argv) {
                 t1 = now();
                 if ((t1 - t0) / 4 < best[3]) best[3] = (t1 - t0) / 4;
             }
+            if (t->vec_dot_p_rows4) { /* decode: four rows a call, from four places (forward.c) */
+                const int64_t per = R / 4;
+                t0 = now();
+                for (int64_t r = 0; r < per; r++) t->vec_dot_p_rows4(n, w + r * rb, (size_t)per * rb, ap, out + 4 * (r % 144));
+                t1 = now();
+                if ((t1 - t0) * R / (4 * per) < best[4]) best[4] = (t1 - t0) * R / (4 * per);
+            }
             sink += out[0];
         }
         printf("%-5s dot %6.2f  dot4 %6.2f", t->name, best[0] / blocks * 1e9, t->vec_dot4 ? best[1] / blocks * 1e9 : 0);
         if (pb) printf("  | prepared: dot %6.2f  dot4 %6.2f", best[2] / blocks * 1e9, best[3] / blocks * 1e9);
+        if (t->vec_dot_p_rows4) printf("  rows4 %6.2f", best[4] / blocks * 1e9);
         printf("\n");
         free(w);
         free(a);
